@@ -72,7 +72,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     })
     fastify.decorate('decodeSession', async function (this: FastifyInstance, token, name) {
       const session = await codecFor(this, name).open(token, nowSeconds())
-      return typeof session === 'string' ? new Session() : session
+      return (typeof session === 'string' ? new Session() : session) as Session<SessionData>
     })
   }
   const registry = (fastify as unknown as Record<symbol, CodecRegistry>)[kCodecs] as CodecRegistry

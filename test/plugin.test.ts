@@ -57,6 +57,25 @@ t.test('the quick start: a visit counter in a raw Fernet cookie of plain JSON', 
   t.same(await plaintextOf(setCookie(second)?.value as string), { visits: 2 })
 })
 
+t.test('cookie size for a typical 100-byte session', async (t) => {
+  const { app } = await buildApp({ key: KEY }, (app) => {
+    app.get('/login', async (request) => {
+      request.session.set('user', { id: 4211, name: 'Ada Lovelace', email: 'ada@example.io', roles: ['admin'] })
+      request.session.set('visits', 12345)
+      return request.session.data()
+    })
+  })
+  const response = await app.inject('/login')
+  const json = JSON.stringify(response.json())
+  t.equal(Buffer.byteLength(json), 100, 'the session is 100 bytes of JSON')
+  const value = setCookie(response)?.value as string
+  // 1 version + 8 time + 16 IV + ciphertext padded to the next 16 bytes + 32 HMAC, in base64.
+  const expected = Math.ceil((57 + 16 * (Math.floor(100 / 16) + 1)) / 3) * 4
+  t.equal(value.length, expected, `cookie value is ${expected} bytes`)
+  const header = String(response.headers['set-cookie'])
+  t.comment(`100-byte session: cookie value ${value.length} bytes, whole Set-Cookie header ${Buffer.byteLength(header)} bytes`)
+})
+
 t.test('a Set-Cookie only when something changed', async (t) => {
   fakeClock(t)
   const { app } = await buildApp({ key: KEY }, (app) => {

@@ -1,0 +1,43 @@
+// The built package, loaded by its own name as a user would: import and require, root and
+// the ./fernet subpath. Runs against dist/, which `npm test` builds first.
+import t from 'tap'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+
+t.test('import and require give the same API', async (t) => {
+  const esm = await import('fastify-encrypted-session')
+  const cjs = require('fastify-encrypted-session') as typeof esm
+  for (const [name, mod] of [['import', esm], ['require', cjs]] as const) {
+    t.equal(typeof mod.default, 'function', `${name}: default export is the plugin`)
+    t.equal(mod.encryptedSession, mod.default, `${name}: named export`)
+    t.equal((mod.default as unknown as { default: unknown }).default, mod.default, `${name}: .default`)
+    for (const api of ['Fernet', 'MultiFernet', 'InvalidToken', 'deriveKey', 'Session']) {
+      t.equal(typeof (mod as Record<string, unknown>)[api], 'function', `${name}: ${api}`)
+    }
+  }
+  t.same(Object.keys(cjs).sort(), Object.keys(esm).filter((k) => k !== 'module.exports').sort(), 'the same names from both')
+
+  const token = await new esm.Fernet(esm.Fernet.generateKey()).encrypt('x')
+  t.ok(token)
+  const error = await new cjs.Fernet(cjs.Fernet.generateKey()).decrypt(token).catch((e: unknown) => e)
+  t.ok(error instanceof esm.InvalidToken, 'an InvalidToken from the CommonJS copy is instanceof the ESM class')
+
+  const subpath = await import('fastify-encrypted-session/fernet')
+  const subpathCjs = require('fastify-encrypted-session/fernet') as typeof subpath
+  t.equal(typeof subpath.Fernet, 'function')
+  t.equal(typeof subpathCjs.MultiFernet, 'function')
+  t.equal(typeof subpath.deriveKey, 'function')
+})
+
+t.test('the ./fernet subpath loads nothing of Fastify', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  // A clean environment: tap's own loader hooks would otherwise show up in the cache.
+  const run = (code: string): string => execFileSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { PATH: process.env.PATH } })
+  const script = "import('fastify-encrypted-session/fernet').then(() => { const loaded = Object.keys(require.cache).filter((f) => /fastify/.test(f.replace(process.cwd(), ''))); console.log(JSON.stringify(loaded)) })"
+  const output = run(script)
+  t.same(JSON.parse(output), [], 'no Fastify module in the require cache')
+  // tap re-injects its coverage hooks into child processes, so look for our dependencies only.
+  const cjsScript = "require('fastify-encrypted-session/fernet'); console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /node_modules[\\\\/](fastify|@fastify|fastify-plugin|secure-json-parse)[\\\\/]/.test(f))))"
+  t.same(JSON.parse(run(cjsScript)), [], 'require: none of our dependencies loaded')
+})

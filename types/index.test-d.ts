@@ -1,0 +1,82 @@
+// Type tests: compiled by `npm run typecheck` (tsc -p types). A line marked @ts-expect-error
+// fails the build if it ever compiles, so the negative cases are checked too.
+import Fastify, { type FastifyInstance } from 'fastify'
+import encryptedSession, {
+  type EncryptedSessionOptions,
+  Fernet,
+  InvalidToken,
+  MultiFernet,
+  Session,
+  deriveKey,
+  encryptedSession as named
+} from 'fastify-encrypted-session'
+import { Fernet as FernetFromSubpath } from 'fastify-encrypted-session/fernet'
+
+declare module 'fastify-encrypted-session' {
+  interface SessionData {
+    visits: number
+    user: { name: string, roles: string[] }
+  }
+}
+
+function expectType<T> (value: T): T { return value }
+
+const app: FastifyInstance = Fastify()
+app.register(encryptedSession, { key: Fernet.generateKey() })
+app.register(named, { key: [Fernet.generateKey(), new Uint8Array(32)], ttl: 3600, rolling: 600, cookie: { secure: 'auto', sameSite: 'strict' } })
+app.register(encryptedSession, { secret: 'passphrase', salt: 'sixteen bytes salt', iterations: 100_000, sessionName: 'admin' })
+// @ts-expect-error ttl is a number of seconds
+app.register(encryptedSession, { key: 'k', ttl: '1h' })
+// @ts-expect-error cookie lifetime comes from ttl
+app.register(encryptedSession, { key: 'k', cookie: { maxAge: 5 } })
+
+const options: EncryptedSessionOptions = { key: 'a,b' }
+expectType<EncryptedSessionOptions>(options)
+
+app.get('/', async (request) => {
+  const visits = (request.session.get('visits') ?? 0) + 1
+  expectType<number | undefined>(request.session.get('visits'))
+  expectType<{ name: string, roles: string[] } | undefined>(request.session.get('user'))
+  request.session.set('visits', visits)
+  // @ts-expect-error visits is a number
+  request.session.set('visits', 'many')
+  // @ts-expect-error user needs roles
+  request.session.set('user', { name: 'ada' })
+  request.session.set('anything', { undeclared: true })
+  expectType<boolean>(request.session.has('visits'))
+  expectType<boolean>(request.session.changed)
+  expectType<boolean>(request.session.isNew)
+  expectType<void>(request.session.delete('visits'))
+  expectType<void>(request.session.touch())
+  expectType<void>(request.session.clear())
+  expectType<void>(request.session.destroy())
+  expectType<number | undefined>(request.session.data().visits)
+  return { visits }
+})
+
+async function outside (): Promise<void> {
+  const token: string = await app.encodeSession({ visits: 1 })
+  const session: Session = await app.decodeSession(token, 'admin')
+  expectType<boolean>(session.isNew)
+  // @ts-expect-error encodeSession takes session data
+  await app.encodeSession('not data')
+}
+void outside
+
+async function fernetApi (): Promise<void> {
+  const key: string = Fernet.generateKey()
+  const fernet = new Fernet(key)
+  const token: string = await fernet.encrypt('x')
+  expectType<Uint8Array>(await fernet.decrypt(token, { ttl: 60 }))
+  expectType<Uint8Array>(await fernet.decryptAtTime(token, 60, 1_700_000_000))
+  expectType<number>(await fernet.extractTimestamp(token))
+  const multi = new MultiFernet([fernet, Fernet.generateKey()])
+  expectType<string>(await multi.rotate(token))
+  expectType<number>((await multi.decryptDetailed(token)).keyIndex)
+  expectType<string>(await deriveKey('p', 'sixteen bytes salt', { iterations: 1000 }))
+  expectType<Error>(new InvalidToken())
+  expectType<typeof Fernet>(FernetFromSubpath)
+  // @ts-expect-error a key is text or bytes
+  new Fernet(42) // eslint-disable-line no-new
+}
+void fernetApi
