@@ -5,36 +5,38 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { CREATED_KEY, type EncryptedSessionOptions, resolveOptions } from './lib/options.js'
+import { type CookieJar, type IncomingCookies, MAX_COOKIE_BYTES, chunkName, readSessionCookies, splitToken } from './lib/cookie-chunks.js'
+import { tokenTextLength } from './lib/fernet.js'
 import { SessionCodec } from './lib/session-codec.js'
-import { Session, type SaveContext, type SessionRecord, kDecide } from './lib/session.js'
+import { FLASHES_KEY, Session, type SaveContext, type SessionData, type SessionRecord, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
-export { CREATED_KEY, DEFAULT_TTL } from './lib/options.js'
+export { CREATED_KEY, DEFAULT_MAX_SESSION_SIZE, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure } from './lib/session-codec.js'
-export { Session }
-
-/**
- * The shape of session data. Augment it to type `session.get()` and `session.set()`:
- *
- *     declare module 'fastify-encrypted-session' {
- *       interface SessionData { visits: number, user?: { name: string } }
- *     }
- */
-export interface SessionData {
-  [key: string]: any
-}
+export { FLASHES_KEY, Session }
+export type { FlashMessage, SessionData, SessionSettings, SessionUser } from './lib/session.js'
+export type { CookieJar }
 
 declare module 'fastify' {
   interface FastifyRequest {
     session: Session<SessionData>
   }
   interface FastifyInstance {
-    /** A session's cookie value, for use outside a request (tests, websockets). */
+    /** A session's token, for use outside a request (tests, websockets). */
     encodeSession: (data: Partial<SessionData> | Session<SessionData>, sessionName?: string) => Promise<string>
-    /** The session a cookie value holds; a new empty session when it holds none. */
-    decodeSession: (token: string, sessionName?: string) => Promise<Session<SessionData>>
+    /**
+     * The session a token, or a request's parsed cookies (chunks joined), holds; a new empty
+     * session when it holds none.
+     */
+    decodeSession: (tokenOrCookies: string | CookieJar, sessionName?: string) => Promise<Session<SessionData>>
+    /** preHandler: 401 (or the route's config.onLoginRequired) when the session has no user. */
+    requireLogin: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+  }
+  interface FastifyContextConfig {
+    /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
+    onLoginRequired?: (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
   }
 }
 
@@ -60,54 +62,80 @@ function codecFor (fastify: FastifyInstance, sessionName: string | undefined): S
 
 const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, options) => {
   const config = await resolveOptions(options)
-  const { sessionName, cookieName } = config
+  const { sessionName, cookieName, maxSessionSize } = config
   if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
 
-  const codec = new SessionCodec({ keys: config.keys, ttl: config.ttl, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY })
+  const codec = new SessionCodec({
+    keys: config.keys,
+    ttl: config.ttl,
+    absoluteLifetime: config.absoluteLifetime,
+    createdKey: CREATED_KEY,
+    settings: config.settings
+  })
   if (!fastify.hasDecorator(kCodecs as unknown as string)) {
     fastify.decorate(kCodecs as unknown as string, new Map())
     fastify.decorate('encodeSession', async function (this: FastifyInstance, data, name) {
       const json = JSON.stringify(data instanceof Session ? data.data() : data)
       return await codecFor(this, name).seal(json, nowSeconds())
     })
-    fastify.decorate('decodeSession', async function (this: FastifyInstance, token, name) {
-      const session = await codecFor(this, name).open(token, nowSeconds())
-      return (typeof session === 'string' ? new Session() : session) as Session<SessionData>
+    fastify.decorate('decodeSession', async function (this: FastifyInstance, cookies, name) {
+      const codec = codecFor(this, name)
+      const token = typeof cookies === 'string' ? cookies : readSessionCookies(cookies, codec.cookieName).token
+      const session = token === undefined ? codec.fresh() : await codec.open(token, nowSeconds())
+      return typeof session === 'string' ? codec.fresh() : session
+    })
+    // The first registration (normally the default "session") guards routes.
+    fastify.decorate('requireLogin', async function requireLogin (request: FastifyRequest, reply: FastifyReply) {
+      if ((request as SessionRequest)[sessionName]?.user !== undefined) return
+      const onLoginRequired = request.routeOptions.config.onLoginRequired
+      if (onLoginRequired !== undefined) return await onLoginRequired.call(fastify, request, reply)
+      return await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'Login required' })
     })
   }
   const registry = (fastify as unknown as Record<symbol, CodecRegistry>)[kCodecs] as CodecRegistry
+  if (registry.has(sessionName)) throw new TypeError(`fastify-encrypted-session: a session named "${sessionName}" is already registered; give the second one another sessionName`)
+  codec.cookieName = cookieName
   registry.set(sessionName, codec)
 
   const cookieAttributes: CookieSerializeOptions = { ...config.cookie, maxAge: config.ttl, encode: writeRaw }
   const clearAttributes: CookieSerializeOptions = { ...config.cookie, encode: writeRaw }
+  // Bytes that the name and attributes take in one Set-Cookie; Secure counted even when it
+  // may be left out ('auto'), so a cookie always fits.
+  const overhead = (name: string): number => fastify.serializeCookie(name, '', { ...cookieAttributes, secure: true }).length
+  const plainRoom = MAX_COOKIE_BYTES - overhead(cookieName)
+  // Room in each chunk, sized for the longest chunk name a session under maxSessionSize needs.
+  const chunkRoom = MAX_COOKIE_BYTES - overhead(chunkName(cookieName, Math.ceil(maxSessionSize / 100)))
   const saveContext = (now: number): SaveContext => ({
     now,
     rollingAfter: config.rollingAfter,
     createdKey: config.absoluteLifetime === undefined ? undefined : CREATED_KEY
   })
+  // What each request brought of the cookies, to clear what a smaller session leaves behind.
+  const incoming = new WeakMap<Session, IncomingCookies>()
 
   fastify.decorateRequest(sessionName, null)
 
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
-    const token = request.cookies[cookieName]
+    const cookies = readSessionCookies(request.cookies, cookieName)
     let session: Session
-    if (token === undefined) {
-      session = new Session()
+    if (cookies.token === undefined) {
+      session = codec.fresh()
     } else {
-      const opened = await codec.open(token, nowSeconds())
+      const opened = await codec.open(cookies.token, nowSeconds())
       if (typeof opened === 'string') {
         request.log.debug({ sessionName, reason: opened }, 'fastify-encrypted-session: session cookie ignored')
-        session = new Session(undefined, undefined, true)
+        session = codec.fresh(true)
       } else {
         session = opened
       }
+      incoming.set(session, cookies)
     }
     (request as SessionRequest)[sessionName] = session
   })
 
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const session = (request as SessionRequest)[sessionName]
-    // Absent when onRequest did not finish, e.g. the request was aborted.
+    // Absent when onRequest did not run, e.g. an earlier hook already replied.
     if (session == null) return payload
     const now = nowSeconds()
     let decision
@@ -119,10 +147,26 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
       request.log.error({ sessionName, err: error }, 'fastify-encrypted-session: session not saved, its data cannot be serialised')
       return payload
     }
+    if (decision.action === 'keep') return payload
+    const came = incoming.get(session) ?? { token: undefined, hasPlain: false, chunks: 0 }
+    let pieces: string[] = []
     if (decision.action === 'save') {
-      reply.setCookie(cookieName, await codec.seal(decision.json, now), cookieAttributes)
-    } else if (decision.action === 'clear') {
-      reply.clearCookie(cookieName, clearAttributes)
+      const size = tokenTextLength(Buffer.byteLength(decision.json))
+      if (size > maxSessionSize) {
+        request.log.error({ sessionName, size, maxSessionSize }, 'fastify-encrypted-session: session not saved, it is larger than maxSessionSize')
+        return payload
+      }
+      const token = await codec.seal(decision.json, now)
+      pieces = token.length <= plainRoom ? [token] : splitToken(token, chunkRoom)
+    }
+    if (pieces.length === 1) {
+      reply.setCookie(cookieName, pieces[0] as string, cookieAttributes)
+    } else {
+      pieces.forEach((piece, index) => reply.setCookie(chunkName(cookieName, index), piece, cookieAttributes))
+      if (came.hasPlain || decision.action === 'clear') reply.clearCookie(cookieName, clearAttributes)
+    }
+    for (let index = pieces.length === 1 ? 0 : pieces.length; index < came.chunks; index++) {
+      reply.clearCookie(chunkName(cookieName, index), clearAttributes)
     }
     return payload
   })

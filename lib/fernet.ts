@@ -76,7 +76,8 @@ export interface DecryptedToken {
   keyIndex: number
 }
 
-type KeyInput = string | Uint8Array
+/** A Fernet key: base64 text (url-safe or standard) or the raw 32 bytes. */
+export type FernetKey = string | Uint8Array
 // WebCrypto's typings take only ArrayBuffer-backed views; ours always are.
 type Bytes = Uint8Array<ArrayBuffer>
 
@@ -125,8 +126,8 @@ function readKey (key: unknown): Uint8Array {
   return base64.decode(key)
 }
 
-/** Length of the token text that sealing `plaintextBytes` bytes produces. */
-function tokenTextLength (plaintextBytes: number): number {
+/** Length of the token text (padded) that sealing `plaintextBytes` bytes produces. */
+export function tokenTextLength (plaintextBytes: number): number {
   const ciphertextBytes = (Math.floor(plaintextBytes / BLOCK_BYTES) + 1) * BLOCK_BYTES
   return Math.ceil((HEADER_BYTES + ciphertextBytes + MAC_BYTES) / 3) * 4
 }
@@ -226,7 +227,7 @@ export class Fernet extends FernetBase {
    * @param key 32 bytes: url-safe or standard base64 text (as Python takes it), or the raw bytes.
    * The first 16 bytes sign, the last 16 encrypt.
    */
-  constructor (key: KeyInput, options: FernetOptions = {}) {
+  constructor (key: FernetKey, options: FernetOptions = {}) {
     super()
     const raw = readKey(key)
     this.#signingKey = raw.subarray(0, 16)
@@ -316,7 +317,7 @@ export class MultiFernet extends FernetBase {
   readonly fernets: readonly Fernet[]
   readonly maxTokenLength: number
 
-  constructor (keys: ReadonlyArray<Fernet | KeyInput>, options: FernetOptions = {}) {
+  constructor (keys: ReadonlyArray<Fernet | FernetKey>, options: FernetOptions = {}) {
     super()
     if (!Array.isArray(keys) || keys.length === 0) {
       throw new TypeError('MultiFernet needs a non-empty array of Fernet instances or keys')

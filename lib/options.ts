@@ -1,6 +1,7 @@
 // Registration options: checked once, with errors that name the option and never echo a key.
 import { DEFAULT_ITERATIONS, deriveKey } from './derive-key.js'
 import { Fernet } from './fernet.js'
+import type { SessionSettings } from './session.js'
 
 export type KeyMaterial = string | Uint8Array
 
@@ -40,11 +41,24 @@ export interface EncryptedSessionOptions {
   absoluteLifetime?: number
   /** Cookie attributes; defaults HttpOnly, SameSite=Lax, Path=/, Secure. */
   cookie?: SessionCookieOptions
+  /** Session key of the logged-in user for login()/user; default 'current_user' (sanic-cookies' AuthSession). */
+  userKey?: string
+  /** Keys of the anonymous session that survive login(); default none. */
+  keepOnLogin?: readonly string[]
+  /**
+   * Longest session token, in characters, over all its cookies; default 12,800, room for about
+   * 9.5 KB of JSON within Node's default 16 KB limit on request headers. Past it a session is
+   * not saved (and an error logged); a longer incoming token is refused before decryption.
+   */
+  maxSessionSize?: number
 }
 
 /** Session key holding the creation time (Unix seconds) when absoluteLifetime is on. */
 export const CREATED_KEY = '_created'
 export const DEFAULT_TTL = 86_400
+export const DEFAULT_MAX_SESSION_SIZE = 12_800
+// The smallest bound that still holds a session of a few small values.
+const MIN_MAX_SESSION_SIZE = 1024
 
 export interface ResolvedOptions {
   sessionName: string
@@ -54,10 +68,12 @@ export interface ResolvedOptions {
   rollingAfter: number | undefined
   absoluteLifetime: number | undefined
   cookie: Required<Pick<SessionCookieOptions, 'path' | 'httpOnly' | 'sameSite' | 'secure'>> & SessionCookieOptions
+  settings: SessionSettings
+  maxSessionSize: number
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize'])
 const COOKIE_KEYS = new Set(['domain', 'path', 'secure', 'sameSite', 'httpOnly', 'partitioned', 'priority'])
 // RFC 6265 cookie-name: an RFC 7230 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -80,12 +96,12 @@ function keyList (key: EncryptedSessionOptions['key']): KeyMaterial[] {
   throw optionError('key must be a Fernet key, an array of keys, or a comma-separated string of keys')
 }
 
-function fernetsOf (key: EncryptedSessionOptions['key']): Fernet[] {
+function fernetsOf (key: EncryptedSessionOptions['key'], maxTokenLength: number): Fernet[] {
   const list = keyList(key)
   if (list.length === 0) throw optionError('key must name at least one key')
   return list.map((material, index) => {
     try {
-      return new Fernet(material)
+      return new Fernet(material, { maxTokenLength })
     } catch (error) {
       // Fernet's message says what a key must be and never includes the key itself.
       throw optionError(`key ${index + 1} of ${list.length}: ${(error as Error).message}. Make one with \`npx fastify-encrypted-session keygen\``)
@@ -93,18 +109,18 @@ function fernetsOf (key: EncryptedSessionOptions['key']): Fernet[] {
   })
 }
 
-async function keysFrom (options: EncryptedSessionOptions): Promise<Fernet[]> {
+async function keysFrom (options: EncryptedSessionOptions, maxTokenLength: number): Promise<Fernet[]> {
   const { key, secret, salt, iterations } = options
   if (key !== undefined && secret !== undefined) throw optionError('give either key or secret (with salt), not both')
   if (key !== undefined) {
     if (salt !== undefined || iterations !== undefined) throw optionError('salt and iterations go with secret, not with key')
-    return fernetsOf(key)
+    return fernetsOf(key, maxTokenLength)
   }
   if (secret === undefined) throw optionError('a key is required: set key (from `npx fastify-encrypted-session keygen`) or secret and salt')
   if (typeof secret !== 'string' || secret.length === 0) throw optionError('secret must be a non-empty string')
   if (typeof salt !== 'string') throw optionError('secret needs a salt: a string of at least 16 bytes, the same on every server')
   try {
-    return [new Fernet(await deriveKey(secret, salt, { iterations: iterations ?? DEFAULT_ITERATIONS }))]
+    return [new Fernet(await deriveKey(secret, salt, { iterations: iterations ?? DEFAULT_ITERATIONS }), { maxTokenLength })]
   } catch (error) {
     throw optionError((error as Error).message)
   }
@@ -147,6 +163,17 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const absoluteLifetime = options.absoluteLifetime === undefined ? undefined : positiveSeconds(options.absoluteLifetime, 'absoluteLifetime')
   const cookie = cookieOptions(options.cookie)
-  const keys = await keysFrom(options)
-  return { sessionName, cookieName, keys, ttl, rollingAfter, absoluteLifetime, cookie }
+  const userKey = options.userKey ?? 'current_user'
+  if (typeof userKey !== 'string' || userKey === '' || userKey === '__proto__') throw optionError('userKey must be a non-empty string')
+  const keepOnLogin = options.keepOnLogin ?? []
+  if (!Array.isArray(keepOnLogin) || !keepOnLogin.every((key) => typeof key === 'string')) {
+    throw optionError('keepOnLogin must be an array of session keys')
+  }
+  const maxSessionSize = options.maxSessionSize ?? DEFAULT_MAX_SESSION_SIZE
+  if (!Number.isSafeInteger(maxSessionSize) || maxSessionSize < MIN_MAX_SESSION_SIZE) {
+    throw optionError(`maxSessionSize must be a whole number of characters, ${MIN_MAX_SESSION_SIZE} or more`)
+  }
+  const keys = await keysFrom(options, maxSessionSize)
+  const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]) })
+  return { sessionName, cookieName, keys, ttl, rollingAfter, absoluteLifetime, cookie, settings, maxSessionSize }
 }

@@ -2,7 +2,7 @@
 // (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and write.
 import secureJson from 'secure-json-parse'
 import { type Fernet, type InvalidTokenReason, MultiFernet } from './fernet.js'
-import { Session, type SessionRecord } from './session.js'
+import { Session, type SessionRecord, type SessionSettings } from './session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
 export type SessionFailure =
@@ -14,10 +14,12 @@ export type SessionFailure =
   | 'lifetime-exceeded'
 
 export interface SessionCodecOptions {
+  /** Fernet instances built with maxTokenLength as their bound; the first encrypts. */
   keys: Fernet[]
   ttl: number
   absoluteLifetime: number | undefined
   createdKey: string
+  settings: SessionSettings
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -27,12 +29,21 @@ export class SessionCodec {
   readonly #ttl: number
   readonly #absoluteLifetime: number | undefined
   readonly #createdKey: string
+  readonly #settings: SessionSettings
+  /** The cookie it is stored in, set by the plugin. */
+  cookieName = 'session'
 
   constructor (options: SessionCodecOptions) {
     this.#fernet = new MultiFernet(options.keys)
+    this.#settings = options.settings
     this.#ttl = options.ttl
     this.#absoluteLifetime = options.absoluteLifetime
     this.#createdKey = options.createdKey
+  }
+
+  /** A new, empty session with this codec's settings. */
+  fresh (hadBadCookie = false): Session {
+    return new Session({ hadBadCookie, settings: this.#settings })
   }
 
   seal (json: string, now: number): Promise<string> {
@@ -72,6 +83,6 @@ export class SessionCodec {
     if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
       return 'lifetime-exceeded'
     }
-    return new Session(record, { timestamp, keyIndex })
+    return new Session({ data: record, origin: { timestamp, keyIndex }, settings: this.#settings })
   }
 }

@@ -6,6 +6,48 @@ const FORBIDDEN_KEYS = new Set(['__proto__'])
 
 export type SessionRecord = Record<string, unknown>
 
+/**
+ * The shape of session data. Augment it to type `session.get()` and `session.set()`:
+ *
+ *     declare module 'fastify-encrypted-session' {
+ *       interface SessionData { visits: number, user?: { name: string } }
+ *     }
+ */
+export interface SessionData {
+  [key: string]: any
+}
+
+/** Where Flask keeps flashed messages: a list of [category, message] pairs. */
+export const FLASHES_KEY = '_flashes'
+
+/** Session behaviour chosen at registration. */
+export interface SessionSettings {
+  /** Key holding the logged-in user; sanic-cookies' AuthSession uses current_user. */
+  userKey: string
+  /** Keys of an anonymous session that survive login(); every other key is dropped. */
+  keepOnLogin: readonly string[]
+}
+
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({ userKey: 'current_user', keepOnLogin: Object.freeze([]) })
+
+export interface SessionInit {
+  /** Parsed session data, owned by the session from now on. */
+  data?: SessionRecord
+  /** The token it came from; absent for a new session. */
+  origin?: SessionOrigin
+  /** A cookie came in but could not be used: clear it unless something is saved over it. */
+  hadBadCookie?: boolean
+  settings?: SessionSettings
+}
+
+export interface FlashMessage<Message = unknown> {
+  category: string
+  message: Message
+}
+
+/** The type of the user that login() stores, from the augmented SessionData when it names one. */
+export type SessionUser<Data> = 'current_user' extends keyof Data ? Data['current_user' & keyof Data] : unknown
+
 /** What to do with the cookie once the reply is ready. */
 export type SaveDecision =
   | { action: 'keep' }
@@ -38,7 +80,20 @@ function isObjectValue (value: unknown): boolean {
   return typeof value === 'object' && value !== null
 }
 
-export class Session<Data extends object = SessionRecord> {
+/** Refuses, before anything is stored, what JSON cannot carry: the error then points at the caller. */
+function checkEntry (key: unknown, value: unknown): void {
+  if (typeof key !== 'string') throw new TypeError('Session keys must be strings')
+  if (FORBIDDEN_KEYS.has(key)) throw new TypeError(`"${key}" cannot be a session key`)
+  let serialised: string | undefined
+  try {
+    serialised = JSON.stringify(value)
+  } catch (error) {
+    throw new TypeError(`Session value for "${key}" cannot be stored as JSON: ${(error as Error).message}`)
+  }
+  if (serialised === undefined) throw new TypeError(`Session value for "${key}" cannot be stored as JSON (a ${typeof value})`)
+}
+
+export class Session<Data extends object = SessionData> {
   /** True when no valid session cookie came with the request. */
   readonly isNew: boolean
   #data: SessionRecord
@@ -49,20 +104,18 @@ export class Session<Data extends object = SessionRecord> {
   #touched = false
   #destroyed = false
   /** A bad cookie came in: clear it unless something is saved over it. */
-  #clearIncoming: boolean
+  readonly #clearIncoming: boolean
+  readonly #settings: SessionSettings
   readonly [kOrigin]: SessionOrigin | undefined
 
-  /**
-   * @param data parsed session data, owned by the session from now on
-   * @param origin the token it came from; undefined for a new session
-   * @param hadBadCookie a cookie came in but could not be used
-   */
-  constructor (data?: SessionRecord, origin?: SessionOrigin, hadBadCookie = false) {
-    this.#data = data ?? {}
+  constructor (init: SessionInit = {}) {
+    const { data = {}, origin, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS } = init
+    this.#data = data
     this[kOrigin] = origin
     this.isNew = origin === undefined
     this.#baseline = origin === undefined ? '{}' : undefined
     this.#clearIncoming = hadBadCookie
+    this.#settings = settings
   }
 
   #willChange (): void {
@@ -79,22 +132,13 @@ export class Session<Data extends object = SessionRecord> {
   }
 
   set<Key extends keyof Data & string> (key: Key, value: Data[Key]): void {
-    if (typeof key !== 'string') throw new TypeError('Session keys must be strings')
-    if (FORBIDDEN_KEYS.has(key)) throw new TypeError(`"${key}" cannot be a session key`)
     if (value === undefined) {
       this.delete(key)
       return
     }
-    // Refuse here what JSON cannot carry, so the error points at the caller, not at the reply.
-    let serialised: string | undefined
-    try {
-      serialised = JSON.stringify(value)
-    } catch (error) {
-      throw new TypeError(`Session value for "${key}" cannot be stored as JSON: ${(error as Error).message}`)
-    }
-    if (serialised === undefined) throw new TypeError(`Session value for "${key}" cannot be stored as JSON (a ${typeof value})`)
+    checkEntry(key, value)
     this.#willChange()
-    Object.defineProperty(this.#data, key, { value, enumerable: true, configurable: true, writable: true })
+    this.#data[key] = value
   }
 
   has (key: keyof Data & string): boolean {
@@ -117,6 +161,66 @@ export class Session<Data extends object = SessionRecord> {
   destroy (): void {
     this.clear()
     this.#destroyed = true
+  }
+
+  /**
+   * Stores the user under the user key (default current_user) in a session that keeps none of
+   * the anonymous keys except those named by keepOnLogin, and issues a fresh token: on a change
+   * of privilege nothing from before should carry over unasked (OWASP session management).
+   */
+  login (user: SessionUser<Data>): void {
+    const { userKey, keepOnLogin } = this.#settings
+    checkEntry(userKey, user)
+    const kept: SessionRecord = {}
+    for (const key of keepOnLogin) {
+      if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
+    }
+    this.#willChange()
+    this.#data = kept
+    this.#data[userKey] = user
+    this.#touched = true
+  }
+
+  /** Empties the session, so its cookie is cleared. */
+  logout (): void {
+    this.clear()
+  }
+
+  /** The logged-in user, or undefined. */
+  get user (): SessionUser<Data> | undefined {
+    return this.get(this.#settings.userKey as keyof Data & string) as SessionUser<Data> | undefined
+  }
+
+  /** Adds a message for a later request, stored as Flask stores flash() messages. */
+  flash (category: string, message: unknown): void {
+    if (typeof category !== 'string') throw new TypeError('A flash category must be a string')
+    checkEntry(FLASHES_KEY, message)
+    const stored = this.#data[FLASHES_KEY]
+    const list = Array.isArray(stored) ? stored : []
+    this.#willChange()
+    list.push([category, message])
+    this.#data[FLASHES_KEY] = list
+  }
+
+  /**
+   * Returns the flashed messages (of one category, when given) and removes them from the
+   * session; the others stay for a later call. Entries that are not [category, message] pairs
+   * (a hand-edited or foreign session) are dropped.
+   */
+  flashes<Message = string> (category?: string): Array<FlashMessage<Message>> {
+    const stored = this.#data[FLASHES_KEY]
+    if (stored === undefined) return []
+    const taken: Array<FlashMessage<Message>> = []
+    const kept: unknown[] = []
+    for (const entry of Array.isArray(stored) ? stored as unknown[] : []) {
+      if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') continue
+      if (category === undefined || entry[0] === category) taken.push({ category: entry[0], message: entry[1] as Message })
+      else kept.push(entry)
+    }
+    this.#willChange()
+    if (kept.length === 0) delete this.#data[FLASHES_KEY]
+    else this.#data[FLASHES_KEY] = kept
+    return taken
   }
 
   /** Re-issues the cookie (a fresh timestamp, so a fresh ttl) even if nothing changed. */

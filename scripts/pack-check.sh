@@ -41,9 +41,16 @@ JS
 cat > check.mts <<'TS'
 import Fastify from 'fastify'
 import encryptedSession, { Fernet } from 'fastify-encrypted-session'
+declare module 'fastify-encrypted-session' {
+  interface SessionData { visits: number }
+}
 const app = Fastify()
 await app.register(encryptedSession, { key: Fernet.generateKey() })
-app.get('/', async (request) => (request.session.get('visits') ?? 0) + 1)
+app.get('/', async (request) => {
+  // @ts-expect-error SessionData, augmented above through the published types, says a number
+  request.session.set('visits', 'many')
+  return (request.session.get('visits') ?? 0) + 1
+})
 TS
 cat > check.cts <<'TS'
 import Fastify = require('fastify')

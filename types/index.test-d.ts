@@ -16,6 +16,7 @@ declare module 'fastify-encrypted-session' {
   interface SessionData {
     visits: number
     user: { name: string, roles: string[] }
+    current_user: { id: number }
   }
 }
 
@@ -51,8 +52,18 @@ app.get('/', async (request) => {
   expectType<void>(request.session.clear())
   expectType<void>(request.session.destroy())
   expectType<number | undefined>(request.session.data().visits)
+  request.session.login({ id: 1 })
+  // @ts-expect-error the logged-in user is typed by SessionData.current_user
+  request.session.login({ name: 'ada' })
+  expectType<{ id: number } | undefined>(request.session.user)
+  request.session.logout()
+  request.session.flash('info', 'Saved')
+  expectType<Array<{ category: string, message: string }>>(request.session.flashes('info'))
   return { visits }
 })
+
+app.get('/private', { preHandler: app.requireLogin, config: { onLoginRequired: async (_request, reply) => await reply.redirect('/login') } }, async () => 'ok')
+app.decodeSession({ session: 'token', 'session.0': undefined }).then((session) => expectType<Session>(session)).catch(() => {})
 
 async function outside (): Promise<void> {
   const token: string = await app.encodeSession({ visits: 1 })
