@@ -12,7 +12,7 @@ import { FLASHES_KEY, Session, type SaveContext, type SessionData, type SessionR
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
-export { CREATED_KEY, DEFAULT_MAX_SESSION_SIZE, DEFAULT_TTL } from './lib/options.js'
+export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure } from './lib/session-codec.js'
 export { FLASHES_KEY, Session }
@@ -70,7 +70,8 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     ttl: config.ttl,
     absoluteLifetime: config.absoluteLifetime,
     createdKey: CREATED_KEY,
-    settings: config.settings
+    settings: config.settings,
+    cacheSize: config.cacheSize
   })
   if (!fastify.hasDecorator(kCodecs as unknown as string)) {
     fastify.decorate(kCodecs as unknown as string, new Map())

@@ -51,12 +51,18 @@ export interface EncryptedSessionOptions {
    * not saved (and an error logged); a longer incoming token is refused before decryption.
    */
   maxSessionSize?: number
+  /**
+   * How many verified tokens to remember, so that a returning cookie skips decryption; each hit
+   * still has its ttl checked. Default 10,000 (a few MB at most); 0 turns it off.
+   */
+  cacheSize?: number
 }
 
 /** Session key holding the creation time (Unix seconds) when absoluteLifetime is on. */
 export const CREATED_KEY = '_created'
 export const DEFAULT_TTL = 86_400
 export const DEFAULT_MAX_SESSION_SIZE = 12_800
+export const DEFAULT_CACHE_SIZE = 10_000
 // The smallest bound that still holds a session of a few small values.
 const MIN_MAX_SESSION_SIZE = 1024
 
@@ -70,10 +76,11 @@ export interface ResolvedOptions {
   cookie: Required<Pick<SessionCookieOptions, 'path' | 'httpOnly' | 'sameSite' | 'secure'>> & SessionCookieOptions
   settings: SessionSettings
   maxSessionSize: number
+  cacheSize: number
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize'])
 const COOKIE_KEYS = new Set(['domain', 'path', 'secure', 'sameSite', 'httpOnly', 'partitioned', 'priority'])
 // RFC 6265 cookie-name: an RFC 7230 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -173,7 +180,9 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   if (!Number.isSafeInteger(maxSessionSize) || maxSessionSize < MIN_MAX_SESSION_SIZE) {
     throw optionError(`maxSessionSize must be a whole number of characters, ${MIN_MAX_SESSION_SIZE} or more`)
   }
+  const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw optionError('cacheSize must be a whole number of entries, 0 (off) or more')
   const keys = await keysFrom(options, maxSessionSize)
   const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]) })
-  return { sessionName, cookieName, keys, ttl, rollingAfter, absoluteLifetime, cookie, settings, maxSessionSize }
+  return { sessionName, cookieName, keys, ttl, rollingAfter, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize }
 }

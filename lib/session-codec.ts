@@ -1,7 +1,8 @@
 // Session data to and from Fernet tokens of plain JSON: the format Python session libraries
 // (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and write.
 import secureJson from 'secure-json-parse'
-import { type Fernet, type InvalidTokenReason, MultiFernet } from './fernet.js'
+import { type Fernet, type InvalidTokenReason, MAX_CLOCK_SKEW, MultiFernet } from './fernet.js'
+import { TokenCache } from './token-cache.js'
 import { Session, type SessionRecord, type SessionSettings } from './session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
@@ -20,6 +21,15 @@ export interface SessionCodecOptions {
   absoluteLifetime: number | undefined
   createdKey: string
   settings: SessionSettings
+  /** Verified tokens remembered (0: none); each hit still has its ttl checked. */
+  cacheSize: number
+}
+
+/** A token whose MAC verified, with what it holds. */
+interface VerifiedToken {
+  text: string
+  timestamp: number
+  keyIndex: number
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -30,12 +40,14 @@ export class SessionCodec {
   readonly #absoluteLifetime: number | undefined
   readonly #createdKey: string
   readonly #settings: SessionSettings
+  readonly #cache: TokenCache<VerifiedToken> | undefined
   /** The cookie it is stored in, set by the plugin. */
   cookieName = 'session'
 
   constructor (options: SessionCodecOptions) {
     this.#fernet = new MultiFernet(options.keys)
     this.#settings = options.settings
+    this.#cache = options.cacheSize > 0 ? new TokenCache(options.cacheSize) : undefined
     this.#ttl = options.ttl
     this.#absoluteLifetime = options.absoluteLifetime
     this.#createdKey = options.createdKey
@@ -46,34 +58,45 @@ export class SessionCodec {
     return new Session({ hadBadCookie, settings: this.#settings })
   }
 
-  seal (json: string, now: number): Promise<string> {
-    return this.#fernet.encryptAtTime(json, now)
+  async seal (json: string, now: number): Promise<string> {
+    const token = await this.#fernet.encryptAtTime(json, now)
+    // The next request brings this token back: remember it as verified.
+    this.#cache?.set(token, { text: json, timestamp: now, keyIndex: 0 })
+    return token
+  }
+
+  /** The token's plaintext once its MAC verified (or it was verified before), or why not. */
+  async #verify (token: string, now: number): Promise<VerifiedToken | InvalidTokenReason | 'not-utf8'> {
+    const known = this.#cache?.get(token)
+    if (known !== undefined) {
+      // The same ttl and skew rules as Fernet's, applied to the remembered timestamp.
+      if (known.timestamp + this.#ttl < now) {
+        this.#cache?.delete(token)
+        return 'expired'
+      }
+      return now + MAX_CLOCK_SKEW < known.timestamp ? 'future' : known
+    }
+    let reason: InvalidTokenReason = 'malformed'
+    let opened
+    try {
+      opened = await this.#fernet.decryptDetailed(token, { ttl: this.#ttl, now, onInvalid: (why) => { reason = why } })
+    } catch {
+      return reason
+    }
+    try {
+      return { text: utf8.decode(opened.plaintext), timestamp: opened.timestamp, keyIndex: opened.keyIndex }
+    } catch {
+      return 'not-utf8'
+    }
   }
 
   /** The session a token holds, or why it holds none. Never throws for a bad token. */
   async open (token: string, now: number): Promise<Session | SessionFailure> {
-    let reason: InvalidTokenReason = 'malformed'
-    let plaintext: Uint8Array
-    let timestamp: number
-    let keyIndex: number
-    try {
-      ({ plaintext, timestamp, keyIndex } = await this.#fernet.decryptDetailed(token, {
-        ttl: this.#ttl,
-        now,
-        onInvalid: (why) => { reason = why }
-      }))
-    } catch {
-      return reason
-    }
-    let text: string
-    try {
-      text = utf8.decode(plaintext)
-    } catch {
-      return 'not-utf8'
-    }
+    const verified = await this.#verify(token, now)
+    if (typeof verified === 'string') return verified
     let data: unknown
     try {
-      data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+      data = secureJson.parse(verified.text, undefined, { protoAction: 'error', constructorAction: 'error' })
     } catch (error) {
       return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
     }
@@ -83,6 +106,8 @@ export class SessionCodec {
     if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
       return 'lifetime-exceeded'
     }
-    return new Session({ data: record, origin: { timestamp, keyIndex }, settings: this.#settings })
+    // Remembered only once it proved a usable session, so nothing of a refused token is kept.
+    this.#cache?.set(token, verified)
+    return new Session({ data: record, origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex }, settings: this.#settings })
   }
 }
