@@ -117,7 +117,9 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   fastify.decorateRequest(sessionName, null)
 
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
-    const cookies = readSessionCookies(request.cookies, cookieName)
+    // request.cookies is filled by @fastify/cookie's own onRequest hook, unless the app set
+    // that plugin's `hook` option to a later stage or off: then parse the header here.
+    const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName)
     let session: Session
     if (cookies.token === undefined) {
       session = codec.fresh()

@@ -461,6 +461,18 @@ t.test('@fastify/cookie registered by the app is used, not registered twice', as
   t.ok(setCookie(first))
 })
 
+t.test('@fastify/cookie registered with a later hook, or none: the header is parsed here', async (t) => {
+  for (const hook of ['preHandler', false] as const) {
+    const app = Fastify()
+    await app.register(fastifyCookie, { hook })
+    await app.register(encryptedSession, { key: KEY })
+    counter(app)
+    const token = await app.encodeSession({ visits: 9 })
+    t.same((await app.inject({ url: '/', headers: { cookie: `other=1; session=${token}` } })).json(), { visits: 10 }, `hook: ${String(hook)}`)
+    t.same((await app.inject('/')).json(), { visits: 1 }, `hook: ${String(hook)}, no cookie header`)
+  }
+})
+
 t.test('a reply sent before the session was opened is left alone', async (t) => {
   const app = Fastify()
   app.addHook('onRequest', async (request, reply) => {
