@@ -5,7 +5,7 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { CREATED_KEY, type EncryptedSessionOptions, resolveOptions } from './lib/options.js'
-import { type CookieJar, type IncomingCookies, MAX_COOKIE_BYTES, chunkName, readSessionCookies, splitToken } from './lib/cookie-chunks.js'
+import { type CookieJar, type IncomingCookies, MAX_COOKIE_BYTES, NO_COOKIES, chunkName, cookieNamesClash, readSessionCookies, splitToken } from './lib/cookie-chunks.js'
 import { tokenTextLength } from './lib/fernet.js'
 import { SessionCodec } from './lib/session-codec.js'
 import { FLASHES_KEY, Session, type SaveContext, type SessionData, type SessionRecord, kDecide } from './lib/session.js'
@@ -30,7 +30,7 @@ declare module 'fastify' {
      * The session a token, or a request's parsed cookies (chunks joined), holds; a new empty
      * session when it holds none.
      */
-    decodeSession: (tokenOrCookies: string | CookieJar, sessionName?: string) => Promise<Session<SessionData>>
+    decodeSession: (tokenOrCookies: string | CookieJar | null | undefined, sessionName?: string) => Promise<Session<SessionData>>
     /** preHandler: 401 (or the route's config.onLoginRequired) when the session has no user. */
     requireLogin: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
   }
@@ -81,7 +81,11 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     })
     fastify.decorate('decodeSession', async function (this: FastifyInstance, cookies, name) {
       const codec = codecFor(this, name)
-      const token = typeof cookies === 'string' ? cookies : readSessionCookies(cookies, codec.cookieName).token
+      // Anything but a token or a cookie map (say request.cookies.session when there is none)
+      // holds no session.
+      const token = typeof cookies === 'string'
+        ? cookies
+        : readSessionCookies(typeof cookies === 'object' ? cookies : undefined, codec.cookieName, codec.maxChunks).token
       const session = token === undefined ? codec.fresh() : await codec.open(token, nowSeconds())
       return typeof session === 'string' ? codec.fresh() : session
     })
@@ -95,8 +99,11 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   }
   const registry = (fastify as unknown as Record<symbol, CodecRegistry>)[kCodecs] as CodecRegistry
   if (registry.has(sessionName)) throw new TypeError(`fastify-encrypted-session: a session named "${sessionName}" is already registered; give the second one another sessionName`)
-  codec.cookieName = cookieName
-  registry.set(sessionName, codec)
+  for (const [otherName, other] of registry) {
+    if (cookieNamesClash(other.cookieName, cookieName)) {
+      throw new TypeError(`fastify-encrypted-session: cookieName "${cookieName}" would share cookies with session "${otherName}" (cookie "${other.cookieName}" and its chunks "${other.cookieName}.0", ...); choose another cookieName`)
+    }
+  }
 
   const cookieAttributes: CookieSerializeOptions = { ...config.cookie, maxAge: config.ttl, encode: writeRaw }
   const clearAttributes: CookieSerializeOptions = { ...config.cookie, encode: writeRaw }
@@ -104,8 +111,15 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   // may be left out ('auto'), so a cookie always fits.
   const overhead = (name: string): number => fastify.serializeCookie(name, '', { ...cookieAttributes, secure: true }).length
   const plainRoom = MAX_COOKIE_BYTES - overhead(cookieName)
-  // Room in each chunk, sized for the longest chunk name a session under maxSessionSize needs.
-  const chunkRoom = MAX_COOKIE_BYTES - overhead(chunkName(cookieName, Math.ceil(maxSessionSize / 100)))
+  // Room in each chunk, for a chunk name with as many digits as any index can have.
+  const chunkRoom = MAX_COOKIE_BYTES - overhead(chunkName(cookieName, maxSessionSize))
+  if (chunkRoom < 1024) {
+    throw new TypeError('fastify-encrypted-session: the cookie name and attributes leave less than 1,024 of a cookie\'s 4,096 bytes for the session; shorten them')
+  }
+  codec.cookieName = cookieName
+  codec.maxChunks = Math.ceil(maxSessionSize / chunkRoom)
+  registry.set(sessionName, codec)
+
   const saveContext = (now: number): SaveContext => ({
     now,
     rollingAfter: config.rollingAfter,
@@ -119,7 +133,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
     // request.cookies is filled by @fastify/cookie's own onRequest hook, unless the app set
     // that plugin's `hook` option to a later stage or off: then parse the header here.
-    const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName)
+    const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName, codec.maxChunks)
     let session: Session
     if (cookies.token === undefined) {
       session = codec.fresh()
@@ -151,7 +165,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
       return payload
     }
     if (decision.action === 'keep') return payload
-    const came = incoming.get(session) ?? { token: undefined, hasPlain: false, chunks: 0 }
+    const came = incoming.get(session) ?? NO_COOKIES
     let pieces: string[] = []
     if (decision.action === 'save') {
       const size = tokenTextLength(Buffer.byteLength(decision.json))
@@ -168,8 +182,10 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
       pieces.forEach((piece, index) => reply.setCookie(chunkName(cookieName, index), piece, cookieAttributes))
       if (came.hasPlain || decision.action === 'clear') reply.clearCookie(cookieName, clearAttributes)
     }
-    for (let index = pieces.length === 1 ? 0 : pieces.length; index < came.chunks; index++) {
-      reply.clearCookie(chunkName(cookieName, index), clearAttributes)
+    // Chunks the new token does not overwrite: all of them when it is one plain cookie.
+    const firstStale = pieces.length === 1 ? 0 : pieces.length
+    for (const index of came.chunks) {
+      if (index >= firstStale) reply.clearCookie(chunkName(cookieName, index), clearAttributes)
     }
     return payload
   })

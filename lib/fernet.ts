@@ -123,7 +123,12 @@ function readKey (key: unknown): Uint8Array {
   if (decodedLength(key, true) !== 32) {
     throw new TypeError(`A Fernet key must be 32 bytes in url-safe base64 (44 characters, as Fernet.generateKey() makes); the key given (${key.length} characters) is not`)
   }
-  return base64.decode(key)
+  // Copied out and the decoded bytes zeroed: Node's Buffer decodes small inputs into a shared
+  // pool that later, unrelated Buffers can read.
+  const decoded = base64.decode(key)
+  const raw = new Uint8Array(decoded)
+  decoded.fill(0)
+  return raw
 }
 
 /** Length of the token text (padded) that sealing `plaintextBytes` bytes produces. */
@@ -152,12 +157,15 @@ function fail (reason: InvalidTokenReason, onInvalid: DecryptOptions['onInvalid'
   throw new InvalidToken()
 }
 
+// Registered symbols, so that a Fernet from the CommonJS build works inside a MultiFernet
+// of the ESM build (and the other way round).
 /** @internal */
-export const openToken = Symbol('openToken')
+export const openToken = Symbol.for('fastify-encrypted-session.openToken')
 /** @internal */
-export const verifyToken = Symbol('verifyToken')
+export const verifyToken = Symbol.for('fastify-encrypted-session.verifyToken')
 /** @internal */
-export const encryptFromParts = Symbol('encryptFromParts')
+export const encryptFromParts = Symbol.for('fastify-encrypted-session.encryptFromParts')
+const FERNET_BRAND = Symbol.for('fastify-encrypted-session.Fernet')
 
 /** What Fernet and MultiFernet share: everything but how they encrypt and which keys they try. */
 export abstract class FernetBase {
@@ -218,6 +226,12 @@ export class Fernet extends FernetBase {
   readonly #encryptionKey: Uint8Array
   #cryptoKeys: Promise<[CryptoKey, CryptoKey]> | undefined
 
+  get [FERNET_BRAND] (): true { return true }
+
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FERNET_BRAND] === true
+  }
+
   /** 32 random bytes as url-safe base64 with padding, the form Python's Fernet.generate_key() gives. */
   static generateKey (): string {
     return base64.encode(globalThis.crypto.getRandomValues(new Uint8Array(32)))
@@ -260,7 +274,7 @@ export class Fernet extends FernetBase {
   }
 
   /** @internal A caller-chosen IV is only for the spec's fixed vectors and for rotate(). */
-  async [encryptFromParts] (plaintext: Uint8Array, unixSeconds: number, iv: Uint8Array): Promise<string> {
+  async [encryptFromParts] (plaintext: Uint8Array, unixSeconds: number | Uint8Array, iv: Uint8Array): Promise<string> {
     if (tokenTextLength(plaintext.length) > this.maxTokenLength) {
       throw new RangeError(`data of ${plaintext.length} bytes makes a token longer than maxTokenLength (${this.maxTokenLength})`)
     }
@@ -269,8 +283,13 @@ export class Fernet extends FernetBase {
     const token = new Uint8Array(HEADER_BYTES + ciphertext.length + MAC_BYTES)
     const view = new DataView(token.buffer)
     token[0] = VERSION
-    view.setUint32(1, Math.floor(unixSeconds / 2 ** 32))
-    view.setUint32(5, unixSeconds % 2 ** 32)
+    if (unixSeconds instanceof Uint8Array) {
+      // rotate() copies the 8 timestamp bytes as they were, exact even past 2^53.
+      token.set(unixSeconds, 1)
+    } else {
+      view.setUint32(1, Math.floor(unixSeconds / 2 ** 32))
+      view.setUint32(5, unixSeconds % 2 ** 32)
+    }
     token.set(iv, 9)
     token.set(ciphertext, HEADER_BYTES)
     const macOffset = token.length - MAC_BYTES
@@ -337,7 +356,9 @@ export class MultiFernet extends FernetBase {
 
   /** Re-encrypts a token under the first key, keeping its timestamp (no ttl is checked, as in pyca). */
   async rotate (token: string): Promise<string> {
-    const { plaintext, timestamp } = await this.decryptDetailed(token)
+    const { plaintext } = await this.decryptDetailed(token)
+    // It decoded a moment ago, so it decodes again.
+    const timestamp = (decodeToken(token, this.maxTokenLength) as Uint8Array).subarray(1, 9)
     return await (this.fernets[0] as Fernet)[encryptFromParts](plaintext, timestamp, globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES)))
   }
 }

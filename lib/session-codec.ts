@@ -34,6 +34,18 @@ interface VerifiedToken {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
+/**
+ * Memory allowed per entry of cacheSize, on average: a typical session (a 228-character token
+ * and 100 characters of JSON) weighs under 1 KB, so large sessions take several entries' room
+ * and the cache never holds more than cacheSize KB.
+ */
+export const CACHE_BYTES_PER_ENTRY = 1024
+
+/** Bytes an entry holds: both strings at two bytes a character, plus the objects around them. */
+function weightOf (token: string, verified: VerifiedToken): number {
+  return 2 * (token.length + verified.text.length) + 160
+}
+
 export class SessionCodec {
   readonly #fernet: MultiFernet
   readonly #ttl: number
@@ -41,13 +53,14 @@ export class SessionCodec {
   readonly #createdKey: string
   readonly #settings: SessionSettings
   readonly #cache: TokenCache<VerifiedToken> | undefined
-  /** The cookie it is stored in, set by the plugin. */
+  /** The cookie it is stored in, and how many chunks that may take; set by the plugin. */
   cookieName = 'session'
+  maxChunks = 1
 
   constructor (options: SessionCodecOptions) {
     this.#fernet = new MultiFernet(options.keys)
     this.#settings = options.settings
-    this.#cache = options.cacheSize > 0 ? new TokenCache(options.cacheSize) : undefined
+    this.#cache = options.cacheSize > 0 ? new TokenCache(options.cacheSize, options.cacheSize * CACHE_BYTES_PER_ENTRY) : undefined
     this.#ttl = options.ttl
     this.#absoluteLifetime = options.absoluteLifetime
     this.#createdKey = options.createdKey
@@ -61,7 +74,8 @@ export class SessionCodec {
   async seal (json: string, now: number): Promise<string> {
     const token = await this.#fernet.encryptAtTime(json, now)
     // The next request brings this token back: remember it as verified.
-    this.#cache?.set(token, { text: json, timestamp: now, keyIndex: 0 })
+    const verified = { text: json, timestamp: now, keyIndex: 0 }
+    this.#cache?.set(token, verified, weightOf(token, verified))
     return token
   }
 
@@ -94,6 +108,14 @@ export class SessionCodec {
   async open (token: string, now: number): Promise<Session | SessionFailure> {
     const verified = await this.#verify(token, now)
     if (typeof verified === 'string') return verified
+    const session = this.#sessionOf(verified, now)
+    // Remembered only while it opens a usable session: nothing is kept of a refused token.
+    if (typeof session === 'string') this.#cache?.delete(token)
+    else this.#cache?.set(token, verified, weightOf(token, verified))
+    return session
+  }
+
+  #sessionOf (verified: VerifiedToken, now: number): Session | SessionFailure {
     let data: unknown
     try {
       data = secureJson.parse(verified.text, undefined, { protoAction: 'error', constructorAction: 'error' })
@@ -106,8 +128,11 @@ export class SessionCodec {
     if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
       return 'lifetime-exceeded'
     }
-    // Remembered only once it proved a usable session, so nothing of a refused token is kept.
-    this.#cache?.set(token, verified)
-    return new Session({ data: record, origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex }, settings: this.#settings })
+    return new Session({
+      data: record,
+      origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex },
+      originText: verified.text,
+      settings: this.#settings
+    })
   }
 }

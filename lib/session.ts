@@ -1,5 +1,6 @@
 // A session's data and what happened to it during one request. Knows nothing of HTTP: the
 // plugin asks it, once the reply is ready, whether and what to save.
+import secureJson from 'secure-json-parse'
 
 /** Keys that JSON turns into prototype changes on careless readers; refused as session keys. */
 const FORBIDDEN_KEYS = new Set(['__proto__'])
@@ -35,6 +36,11 @@ export interface SessionInit {
   data?: SessionRecord
   /** The token it came from; absent for a new session. */
   origin?: SessionOrigin
+  /**
+   * The JSON text the token held. A renewal without change seals this text again, so numbers
+   * JavaScript cannot hold exactly (a 64-bit id from Python) pass through untouched.
+   */
+  originText?: string
   /** A cookie came in but could not be used: clear it unless something is saved over it. */
   hadBadCookie?: boolean
   settings?: SessionSettings
@@ -73,11 +79,31 @@ export interface SaveContext {
 
 // Private state behind symbols, so that only the plugin reaches it and a user's
 // `session.get('data')` never collides with an internal name.
-export const kDecide = Symbol('decide')
-export const kOrigin = Symbol('origin')
+// Registered symbols, so a Session from the CommonJS build works with the ESM plugin too.
+export const kDecide = Symbol.for('fastify-encrypted-session.decide')
+export const kOrigin = Symbol.for('fastify-encrypted-session.origin')
+const SESSION_BRAND = Symbol.for('fastify-encrypted-session.Session')
 
 function isObjectValue (value: unknown): boolean {
   return typeof value === 'object' && value !== null
+}
+
+const SUSPECT_KEY = /"(?:__proto__|constructor)":/
+
+/**
+ * Throws for JSON that reading would refuse (a __proto__ key, or constructor.prototype), so
+ * that such data is never saved only to drop the whole session on the next request.
+ * JSON.stringify writes keys unescaped, so the quick test catches every case.
+ */
+function checkLoadable (json: string): string {
+  if (SUSPECT_KEY.test(json)) {
+    try {
+      secureJson.parse(json, undefined, { protoAction: 'error', constructorAction: 'error' })
+    } catch {
+      throw new TypeError('Session data cannot hold a "__proto__" key or a constructor.prototype: reading it back would be refused')
+    }
+  }
+  return json
 }
 
 /** Refuses, before anything is stored, what JSON cannot carry: the error then points at the caller. */
@@ -91,6 +117,7 @@ function checkEntry (key: unknown, value: unknown): void {
     throw new TypeError(`Session value for "${key}" cannot be stored as JSON: ${(error as Error).message}`)
   }
   if (serialised === undefined) throw new TypeError(`Session value for "${key}" cannot be stored as JSON (a ${typeof value})`)
+  checkLoadable(serialised)
 }
 
 export class Session<Data extends object = SessionData> {
@@ -106,16 +133,24 @@ export class Session<Data extends object = SessionData> {
   /** A bad cookie came in: clear it unless something is saved over it. */
   readonly #clearIncoming: boolean
   readonly #settings: SessionSettings
+  readonly #originText: string | undefined
   readonly [kOrigin]: SessionOrigin | undefined
 
   constructor (init: SessionInit = {}) {
-    const { data = {}, origin, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS } = init
+    const { data = {}, origin, originText, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS } = init
+    this.#originText = originText
     this.#data = data
     this[kOrigin] = origin
     this.isNew = origin === undefined
     this.#baseline = origin === undefined ? '{}' : undefined
     this.#clearIncoming = hadBadCookie
     this.#settings = settings
+  }
+
+  get [SESSION_BRAND] (): true { return true }
+
+  static [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SESSION_BRAND] === true
   }
 
   #willChange (): void {
@@ -258,8 +293,10 @@ export class Session<Data extends object = SessionData> {
     if (!changed && !renew) return { action: 'keep' }
     if (context.createdKey !== undefined && typeof this.#data[context.createdKey] !== 'number') {
       this.#data[context.createdKey] = context.now
-      return { action: 'save', json: JSON.stringify(this.#data) }
+      return { action: 'save', json: checkLoadable(JSON.stringify(this.#data)) }
     }
-    return { action: 'save', json: json ?? JSON.stringify(this.#data) }
+    // Unchanged, so renewing: the text that came, as it came. A renewal needs an origin, and
+    // a session with an origin has its text.
+    return { action: 'save', json: changed ? checkLoadable(json) : this.#originText as string }
   }
 }

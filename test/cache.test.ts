@@ -32,19 +32,45 @@ const routes = (app: import('fastify').FastifyInstance): void => {
 }
 
 t.test('TokenCache: bounded, least recently used goes first', async (t) => {
-  const cache = new TokenCache<number>(3)
-  for (const [i, key] of ['a', 'b', 'c'].entries()) cache.set(key, i)
+  const cache = new TokenCache<number>(3, 1000)
+  for (const [i, key] of ['a', 'b', 'c'].entries()) cache.set(key, i, 1)
   t.equal(cache.get('a'), 0, 'a hit makes "a" the most recent')
-  cache.set('d', 3)
+  cache.set('d', 3, 1)
   t.equal(cache.size, 3, 'never above its bound')
   t.equal(cache.get('b'), undefined, '"b", the least recent, went')
   t.same(['a', 'c', 'd'].map((key) => cache.get(key)), [0, 2, 3])
-  cache.set('c', 9)
+  cache.set('c', 9, 1)
   t.equal(cache.get('c'), 9, 'set replaces')
   cache.delete('c')
+  cache.delete('never there')
   t.equal(cache.get('c'), undefined)
-  for (let i = 0; i < 1000; i++) cache.set(`k${i}`, i)
+  for (let i = 0; i < 1000; i++) cache.set(`k${i}`, i, 1)
   t.equal(cache.size, 3)
+  t.equal(cache.weight, 3)
+})
+
+t.test('TokenCache: bounded by weight too', async (t) => {
+  const cache = new TokenCache<string>(100, 1000)
+  cache.set('a', 'small', 100)
+  cache.set('b', 'large', 800)
+  t.equal(cache.weight, 900)
+  cache.set('c', 'medium', 300)
+  t.equal(cache.get('a'), undefined, 'the least recent went to make room')
+  t.equal(cache.get('b'), undefined, 'and the next, until the weight fits')
+  t.equal(cache.get('c'), 'medium')
+  t.equal(cache.weight, 300)
+  cache.set('huge', 'x', 1001)
+  t.equal(cache.get('huge'), undefined, 'heavier than the whole bound: not kept')
+  t.equal(cache.get('c'), 'medium', 'and nothing evicted for it')
+})
+
+t.test('the codec cache holds at most cacheSize KB', async (t) => {
+  const { app } = await buildApp({ key: KEY, cacheSize: 50 }, routes)
+  const tokens: string[] = []
+  for (let i = 0; i < 6; i++) tokens.push(await app.encodeSession({ blob: 'x'.repeat(5000), i }))
+  const verifies = countVerifies(t)
+  for (const token of tokens.reverse()) await app.inject({ url: '/read', cookies: { session: token } })
+  t.equal(verifies.count, 4, 'of six 7 KB tokens (about 24 KB each in memory) only the last two issued fit in 50 KB')
 })
 
 t.test('a returning token skips the MAC check; the token just issued too', async (t) => {
@@ -58,6 +84,19 @@ t.test('a returning token skips the MAC check; the token just issued too', async
   await app.inject({ url: '/read', cookies: { session: foreign } })
   await app.inject({ url: '/read', cookies: { session: foreign } })
   t.equal(verifies.count, 1, 'a token from elsewhere is verified once')
+})
+
+t.test('a remembered token that stops opening a session is forgotten', async (t) => {
+  const clock = FakeTimers.install({ now: T0 * 1000, toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app } = await buildApp({ key: KEY, ttl: 1000, absoluteLifetime: 100 }, routes)
+  const token = setCookie(await app.inject('/write'))?.value as string
+  clock.tick(101_000)
+  const verifies = countVerifies(t)
+  t.same((await app.inject({ url: '/read', cookies: { session: token } })).json(), { visits: null }, 'past the absolute lifetime')
+  t.equal(verifies.count, 0, 'that was answered from the cache')
+  await app.inject({ url: '/read', cookies: { session: token } })
+  t.equal(verifies.count, 1, 'but the entry is gone: the next time is a full check')
 })
 
 t.test('refused tokens are never remembered', async (t) => {

@@ -9,7 +9,7 @@ import {
   deriveKey,
   encryptFromParts
 } from '../lib/fernet.js'
-import { base64 } from '../lib/base64.js'
+import { base64, selectCodec } from '../lib/base64.js'
 import { generateCases, invalidCases, unixSeconds, verifyCases } from './helpers/vectors.js'
 
 const textDecoder = new TextDecoder()
@@ -201,6 +201,22 @@ t.test('maxTokenLength', async (t) => {
   t.equal(new Fernet(Fernet.generateKey()).maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH)
 })
 
+t.test('Fernet is recognised across the ESM and CommonJS copies', async (t) => {
+  t.ok({ [Symbol.for('fastify-encrypted-session.Fernet')]: true } instanceof Fernet)
+  t.notOk({} instanceof Fernet)
+  t.notOk((null as unknown) instanceof Fernet)
+  t.ok(new Fernet(Fernet.generateKey()) instanceof Fernet)
+})
+
+t.test('a key decoded from text leaves no copy in Node\'s shared Buffer pool', async (t) => {
+  const key = Fernet.generateKey()
+  // Decoded without Buffer, so the probe itself leaves nothing in the pool.
+  const raw = selectCodec({}).decode(key)
+  new Fernet(key) // eslint-disable-line no-new
+  const pool = new Uint8Array(Buffer.from('probe').buffer)
+  t.equal(Buffer.from(pool).indexOf(raw), -1, 'the raw key bytes are not in the pool')
+})
+
 t.test('InvalidToken', async (t) => {
   const error = new InvalidToken()
   t.equal(error.name, 'InvalidToken')
@@ -240,6 +256,11 @@ t.test('MultiFernet', async (t) => {
   t.equal(await multi.extractTimestamp(rotated), NOW, 'rotate keeps the timestamp')
   t.equal((await multi.decryptDetailed(await multi.rotate(byFirst))).keyIndex, 0)
   await t.rejects(multi.rotate('garbage'), InvalidToken)
+
+  const past53 = new Uint8Array([0x10, 0, 0, 0, 0, 0, 0, 1]) // 2^60 + 1 seconds
+  const farToken = await new Fernet(k2)[encryptFromParts](new TextEncoder().encode('far'), past53, new Uint8Array(16))
+  const farRotated = await multi.rotate(farToken)
+  t.same(base64.decode(farRotated).subarray(1, 9), past53, 'rotate copies a timestamp past 2^53 exactly, as pyca does')
 
   const bounded = new MultiFernet([new Fernet(k1, { maxTokenLength: 200 }), new Fernet(k2, { maxTokenLength: 300 })])
   t.equal(bounded.maxTokenLength, 300, 'the largest bound of its keys')

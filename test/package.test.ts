@@ -23,6 +23,11 @@ t.test('import and require give the same API', async (t) => {
   const error = await new cjs.Fernet(cjs.Fernet.generateKey()).decrypt(token).catch((e: unknown) => e)
   t.ok(error instanceof esm.InvalidToken, 'an InvalidToken from the CommonJS copy is instanceof the ESM class')
 
+  const key = esm.Fernet.generateKey()
+  const mixed = new esm.MultiFernet([new cjs.Fernet(key)])
+  t.equal(new TextDecoder().decode(await mixed.decrypt(await new cjs.Fernet(key).encrypt('mixed'))), 'mixed', 'a CommonJS Fernet inside an ESM MultiFernet')
+  t.ok(new cjs.Session() instanceof esm.Session, 'a Session is recognised across the copies')
+
   const subpath = await import('fastify-encrypted-session/fernet')
   const subpathCjs = require('fastify-encrypted-session/fernet') as typeof subpath
   t.equal(typeof subpath.Fernet, 'function')

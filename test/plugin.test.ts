@@ -183,7 +183,10 @@ t.test('the session API', async (t) => {
 })
 
 t.test('set() refuses what JSON cannot carry', async (t) => {
+  t.notOk({} instanceof Session)
+  t.notOk((null as unknown) instanceof Session)
   const session = new Session()
+  t.ok(session instanceof Session)
   t.throws(() => { session.set('__proto__', {}) }, { name: 'TypeError', message: /"__proto__" cannot be a session key/ })
   t.throws(() => { session.set('n', 10n) }, { name: 'TypeError', message: /"n" cannot be stored as JSON: .*BigInt/ })
   t.throws(() => { session.set('f', () => 1) }, { name: 'TypeError', message: /"f" cannot be stored as JSON \(a function\)/ })
