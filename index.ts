@@ -45,8 +45,10 @@ const kCodecs = Symbol('fastify-encrypted-session.codecs')
 type CodecRegistry = Map<string, SessionCodec>
 type SessionRequest = FastifyRequest & Record<string, Session | null>
 
+// A clock set before 1970 reads as 1970: Fernet timestamps cannot be negative, and a broken
+// clock must not turn every saved session into a 500.
 function nowSeconds (): number {
-  return Math.floor(Date.now() / 1000)
+  return Math.max(0, Math.floor(Date.now() / 1000))
 }
 
 // Fernet tokens hold only [A-Za-z0-9_=-]: written as they are, without percent-encoding,

@@ -87,8 +87,9 @@ function subtle (): SubtleCrypto {
   return globalThis.crypto.subtle
 }
 
+// A clock set before 1970 reads as 1970, where a token's unsigned timestamp begins.
 function nowSeconds (): number {
-  return Math.floor(Date.now() / 1000)
+  return Math.max(0, Math.floor(Date.now() / 1000))
 }
 
 function toBytes (data: unknown, what: string): Uint8Array {

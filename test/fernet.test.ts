@@ -118,6 +118,16 @@ t.test('encrypt and decrypt', async (t) => {
   await t.rejects(fernet.encrypt(42 as unknown as string), { name: 'TypeError', message: /data must be/ })
 })
 
+t.test('a clock before 1970 reads as 1970', async (t) => {
+  const { default: FakeTimers } = await import('@sinonjs/fake-timers')
+  const clock = FakeTimers.install({ now: -5000, toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const fernet = new Fernet(Fernet.generateKey())
+  const token = await fernet.encrypt('early')
+  t.equal(await fernet.extractTimestamp(token), 0)
+  t.equal(textDecoder.decode(await fernet.decrypt(token, { ttl: 10 })), 'early')
+})
+
 t.test('ttl and clock skew, at their boundaries', async (t) => {
   const fernet = new Fernet(Fernet.generateKey())
   const token = await fernet.encryptAtTime('x', NOW)
