@@ -7,14 +7,14 @@ import fp from 'fastify-plugin'
 import { CREATED_KEY, type EncryptedSessionOptions, resolveOptions } from './lib/options.js'
 import { type CookieJar, type IncomingCookies, MAX_COOKIE_BYTES, NO_COOKIES, chunkName, cookieNamesClash, readSessionCookies, splitToken } from './lib/cookie-chunks.js'
 import { tokenTextLength } from './lib/fernet.js'
-import { SessionCodec } from './lib/session-codec.js'
+import { SessionCodec, type SessionFailure } from './lib/session-codec.js'
 import { FLASHES_KEY, Session, type SaveContext, type SessionData, type SessionRecord, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
 export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
-export type { SessionFailure } from './lib/session-codec.js'
+export type { SessionFailure }
 export { FLASHES_KEY, Session }
 export type { FlashMessage, SessionData, SessionSettings, SessionUser } from './lib/session.js'
 export type { CookieJar }
@@ -132,65 +132,95 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
 
   fastify.decorateRequest(sessionName, null)
 
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  function settle (request: FastifyRequest, cookies: IncomingCookies, opened: Session | SessionFailure): void {
+    let session: Session
+    if (typeof opened === 'string') {
+      request.log.debug({ sessionName, reason: opened }, 'fastify-encrypted-session: session cookie ignored')
+      session = codec.fresh(true)
+    } else {
+      session = opened
+    }
+    incoming.set(session, cookies)
+    ;(request as SessionRequest)[sessionName] = session
+  }
+
+  // Callback-style hooks: a request without a cookie, or with one the cache knows, is handled
+  // without a single promise; only real WebCrypto work goes async.
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     // request.cookies is filled by @fastify/cookie's own onRequest hook, unless the app set
     // that plugin's `hook` option to a later stage or off: then parse the header here.
     const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName, codec.maxChunks)
-    let session: Session
     if (cookies.token === undefined) {
-      session = codec.fresh()
-    } else {
-      const opened = await codec.open(cookies.token, nowSeconds())
-      if (typeof opened === 'string') {
-        request.log.debug({ sessionName, reason: opened }, 'fastify-encrypted-session: session cookie ignored')
-        session = codec.fresh(true)
-      } else {
-        session = opened
-      }
-      incoming.set(session, cookies)
+      (request as SessionRequest)[sessionName] = codec.fresh()
+      done()
+      return
     }
-    (request as SessionRequest)[sessionName] = session
+    const now = nowSeconds()
+    const known = codec.lookup(cookies.token, now)
+    if (known !== undefined) {
+      settle(request, cookies, known)
+      done()
+      return
+    }
+    // open() never rejects: every bad token is a reason, not an error.
+    void codec.open(cookies.token, now).then((opened) => {
+      settle(request, cookies, opened)
+      done()
+    })
   })
 
-  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
     const session = (request as SessionRequest)[sessionName]
     // Absent when onRequest did not run, e.g. an earlier hook already replied.
-    if (session == null) return payload
+    if (session == null) {
+      done(null, payload)
+      return
+    }
     const now = nowSeconds()
     let decision
     try {
       decision = session[kDecide](saveContext(now))
     } catch (error) {
       // A value changed in place after set() so that JSON can no longer hold it (a cycle, a
-      // BigInt): the reply stands, the session is not saved.
+      // BigInt, a __proto__ key): the reply stands, the session is not saved.
       request.log.error({ sessionName, err: error }, 'fastify-encrypted-session: session not saved, its data cannot be serialised')
-      return payload
+      done(null, payload)
+      return
     }
-    if (decision.action === 'keep') return payload
     const came = incoming.get(session) ?? NO_COOKIES
-    let pieces: string[] = []
-    if (decision.action === 'save') {
+    if (decision.action === 'keep') {
+      done(null, payload)
+    } else if (decision.action === 'clear') {
+      writeCookies(reply, [], came)
+      done(null, payload)
+    } else {
       const size = tokenTextLength(Buffer.byteLength(decision.json))
       if (size > maxSessionSize) {
         request.log.error({ sessionName, size, maxSessionSize }, 'fastify-encrypted-session: session not saved, it is larger than maxSessionSize')
-        return payload
+        done(null, payload)
+        return
       }
-      const token = await codec.seal(decision.json, now)
-      pieces = token.length <= plainRoom ? [token] : splitToken(token, chunkRoom)
+      codec.seal(decision.json, now).then((token) => {
+        writeCookies(reply, token.length <= plainRoom ? [token] : splitToken(token, chunkRoom), came)
+        done(null, payload)
+      }, (error: Error) => { done(error) })
     }
+  })
+
+  /** Sets the token's pieces (none: clear the session) and clears what the request brought beyond them. */
+  function writeCookies (reply: FastifyReply, pieces: string[], came: IncomingCookies): void {
     if (pieces.length === 1) {
       reply.setCookie(cookieName, pieces[0] as string, cookieAttributes)
     } else {
       pieces.forEach((piece, index) => reply.setCookie(chunkName(cookieName, index), piece, cookieAttributes))
-      if (came.hasPlain || decision.action === 'clear') reply.clearCookie(cookieName, clearAttributes)
+      if (came.hasPlain || pieces.length === 0) reply.clearCookie(cookieName, clearAttributes)
     }
     // Chunks the new token does not overwrite: all of them when it is one plain cookie.
     const firstStale = pieces.length === 1 ? 0 : pieces.length
     for (const index of came.chunks) {
       if (index >= firstStale) reply.clearCookie(chunkName(cookieName, index), clearAttributes)
     }
-    return payload
-  })
+  }
 }
 
 /** Encrypted cookie sessions; see README.md for every option. */

@@ -2,7 +2,7 @@
 // (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and write.
 import secureJson from 'secure-json-parse'
 import { type Fernet, type InvalidTokenReason, MAX_CLOCK_SKEW, MultiFernet } from './fernet.js'
-import { TokenCache } from './token-cache.js'
+import { LRUCache } from 'lru-cache'
 import { Session, type SessionRecord, type SessionSettings } from './session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
@@ -42,7 +42,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 export const CACHE_BYTES_PER_ENTRY = 1024
 
 /** Bytes an entry holds: both strings at two bytes a character, plus the objects around them. */
-function weightOf (token: string, verified: VerifiedToken): number {
+function weightOf (verified: VerifiedToken, token: string): number {
   return 2 * (token.length + verified.text.length) + 160
 }
 
@@ -52,7 +52,8 @@ export class SessionCodec {
   readonly #absoluteLifetime: number | undefined
   readonly #createdKey: string
   readonly #settings: SessionSettings
-  readonly #cache: TokenCache<VerifiedToken> | undefined
+  // Verified tokens, least recently used first out, bounded by count and by memory.
+  readonly #cache: LRUCache<string, VerifiedToken> | undefined
   /** The cookie it is stored in, and how many chunks that may take; set by the plugin. */
   cookieName = 'session'
   maxChunks = 1
@@ -60,7 +61,9 @@ export class SessionCodec {
   constructor (options: SessionCodecOptions) {
     this.#fernet = new MultiFernet(options.keys)
     this.#settings = options.settings
-    this.#cache = options.cacheSize > 0 ? new TokenCache(options.cacheSize, options.cacheSize * CACHE_BYTES_PER_ENTRY) : undefined
+    this.#cache = options.cacheSize > 0
+      ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: weightOf })
+      : undefined
     this.#ttl = options.ttl
     this.#absoluteLifetime = options.absoluteLifetime
     this.#createdKey = options.createdKey
@@ -75,21 +78,33 @@ export class SessionCodec {
     const token = await this.#fernet.encryptAtTime(json, now)
     // The next request brings this token back: remember it as verified.
     const verified = { text: json, timestamp: now, keyIndex: 0 }
-    this.#cache?.set(token, verified, weightOf(token, verified))
+    this.#cache?.set(token, verified)
     return token
   }
 
-  /** The token's plaintext once its MAC verified (or it was verified before), or why not. */
-  async #verify (token: string, now: number): Promise<VerifiedToken | InvalidTokenReason | 'not-utf8'> {
+  /**
+   * The session a remembered token holds, or why it holds none; undefined when the token is not
+   * remembered and needs open(). Synchronous, so that a returning cookie costs no promise.
+   */
+  lookup (token: string, now: number): Session | SessionFailure | undefined {
     const known = this.#cache?.get(token)
-    if (known !== undefined) {
-      // The same ttl and skew rules as Fernet's, applied to the remembered timestamp.
-      if (known.timestamp + this.#ttl < now) {
-        this.#cache?.delete(token)
-        return 'expired'
-      }
-      return now + MAX_CLOCK_SKEW < known.timestamp ? 'future' : known
-    }
+    if (known === undefined) return undefined
+    // The same ttl and skew rules as Fernet's, applied to the remembered timestamp.
+    if (known.timestamp + this.#ttl < now) return this.#forget(token, 'expired')
+    if (now + MAX_CLOCK_SKEW < known.timestamp) return 'future'
+    const session = this.#sessionOf(known, now)
+    return typeof session === 'string' ? this.#forget(token, session) : session
+  }
+
+  #forget (token: string, reason: SessionFailure): SessionFailure {
+    this.#cache?.delete(token)
+    return reason
+  }
+
+  /** The session a token holds, or why it holds none. Never throws for a bad token. */
+  async open (token: string, now: number): Promise<Session | SessionFailure> {
+    const known = this.lookup(token, now)
+    if (known !== undefined) return known
     let reason: InvalidTokenReason = 'malformed'
     let opened
     try {
@@ -97,21 +112,15 @@ export class SessionCodec {
     } catch {
       return reason
     }
+    let verified: VerifiedToken
     try {
-      return { text: utf8.decode(opened.plaintext), timestamp: opened.timestamp, keyIndex: opened.keyIndex }
+      verified = { text: utf8.decode(opened.plaintext), timestamp: opened.timestamp, keyIndex: opened.keyIndex }
     } catch {
       return 'not-utf8'
     }
-  }
-
-  /** The session a token holds, or why it holds none. Never throws for a bad token. */
-  async open (token: string, now: number): Promise<Session | SessionFailure> {
-    const verified = await this.#verify(token, now)
-    if (typeof verified === 'string') return verified
     const session = this.#sessionOf(verified, now)
-    // Remembered only while it opens a usable session: nothing is kept of a refused token.
-    if (typeof session === 'string') this.#cache?.delete(token)
-    else this.#cache?.set(token, verified, weightOf(token, verified))
+    // Remembered only once it opens a usable session: nothing is kept of a refused token.
+    if (typeof session !== 'string') this.#cache?.set(token, verified)
     return session
   }
 

@@ -476,6 +476,17 @@ t.test('@fastify/cookie registered with a later hook, or none: the header is par
   }
 })
 
+t.test('a WebCrypto failure while saving is an error reply, not a hung request', async (t) => {
+  const { app } = await buildApp({ key: KEY }, counter)
+  const subtle = globalThis.crypto.subtle
+  const original = subtle.encrypt
+  subtle.encrypt = async () => { throw new Error('crypto unavailable') }
+  t.teardown(() => { subtle.encrypt = original })
+  const response = await app.inject('/')
+  t.equal(response.statusCode, 500)
+  t.equal(response.headers['set-cookie'], undefined)
+})
+
 t.test('a reply sent before the session was opened is left alone', async (t) => {
   const app = Fastify()
   app.addHook('onRequest', async (request, reply) => {
