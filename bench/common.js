@@ -1,0 +1,80 @@
+// What the harness, the servers and the micro benchmark share: the session data, the names of
+// variants and routes, and small statistics helpers.
+import { pathToFileURL } from 'node:url'
+
+/**
+ * The plugin's built entry point. The harness copies dist/esm (from `npm run build`) to a
+ * snapshot of its own and passes it in BENCH_DIST, so that a build started elsewhere during a
+ * run (`npm test` rebuilds dist) cannot remove or change the code being measured.
+ */
+export function pluginEntry () {
+  const dir = process.env.BENCH_DIST ?? new URL('../dist/esm/', import.meta.url).pathname
+  return pathToFileURL(`${dir.replace(/\/$/, '')}/index.js`).href
+}
+
+/** A realistic small session, ~100 bytes of JSON. */
+export const USER = Object.freeze({ id: 12345, name: 'Ada Lovelace', email: 'ada@example.com', roles: Object.freeze(['admin', 'editor']) })
+export const VISITS = 41
+export const sessionData = (id = USER.id, visits = VISITS) => ({ user: { ...USER, id, roles: [...USER.roles] }, visits })
+
+/** Seconds a session lives, for every variant. */
+export const TTL = 86_400
+
+/** The session variants, in display order; 'bare' is the no-session reference server. */
+export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet']
+export const VARIANT_LABELS = {
+  bare: 'bare (@fastify/cookie only)',
+  ours: 'ours (fastify-encrypted-session)',
+  'secure-session': '@fastify/secure-session',
+  iron: 'iron-session seal/unseal',
+  'node-fernet': 'node:crypto Fernet'
+}
+export const SESSION_ROUTES = ['untouched', 'read', 'write']
+
+/** The body each route answers with for the pre-minted session, checked on every request. */
+export const EXPECTED_BODY = {
+  bare: JSON.stringify({ ok: true }),
+  untouched: JSON.stringify({ ok: true }),
+  read: JSON.stringify({ name: USER.name }),
+  write: JSON.stringify({ name: USER.name, visits: VISITS + 1 })
+}
+
+/** JSON text of exactly `bytes` bytes, shaped like a session that grew. */
+export function jsonOfSize (bytes) {
+  // The session without its email, padded with a notes string: 93 bytes at the least.
+  const base = { user: { id: USER.id, name: USER.name, roles: [...USER.roles] }, visits: VISITS, notes: '' }
+  const empty = JSON.stringify(base).length
+  if (bytes < empty) throw new RangeError(`jsonOfSize: ${bytes} is below the minimum ${empty}`)
+  base.notes = 'x'.repeat(bytes - empty)
+  const text = JSON.stringify(base)
+  if (Buffer.byteLength(text) !== bytes) throw new Error('jsonOfSize: size mismatch')
+  return text
+}
+
+export function median (values) {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** A small seeded PRNG (mulberry32), so a run's interleaving order can be reproduced. */
+export function prng (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function shuffle (items, random) {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}

@@ -1,0 +1,328 @@
+// Turning measurements into ratios, a text table and an SVG chart. No I/O here.
+import { SESSION_ROUTES, VARIANTS, VARIANT_LABELS, median } from './common.js'
+
+/** Ratio of medians, with the median and range of the per-round (paired) ratios. */
+function ratio (a, b) {
+  const value = a.median / b.median
+  const paired = []
+  const n = Math.min(a.rounds.length, b.rounds.length)
+  for (let i = 0; i < n; i++) {
+    if (Number.isFinite(a.rounds[i]) && Number.isFinite(b.rounds[i]) && b.rounds[i] > 0) paired.push(a.rounds[i] / b.rounds[i])
+  }
+  return {
+    value,
+    pairedMedian: median(paired),
+    pairedMin: paired.length ? Math.min(...paired) : NaN,
+    pairedMax: paired.length ? Math.max(...paired) : NaN
+  }
+}
+
+function goalMet (value, goal) {
+  if (goal === undefined || !Number.isFinite(value)) return undefined
+  return goal.op === '>=' ? value >= goal.value : value > goal.value
+}
+
+/** HTTP cell lookup: {median, rounds} of requests/s. */
+function httpSeries (http, variant, route) {
+  const cell = http.cells.find((c) => c.variant === variant && c.route === route)
+  return cell === undefined ? undefined : { median: cell.reqPerSec, rounds: cell.rounds.map((r) => r?.used === false ? NaN : (r?.reqPerSec ?? NaN)) }
+}
+
+export function computeRatios (http, micro, memory) {
+  const ratios = []
+  const add = (group, name, a, b, goal) => {
+    if (a === undefined || b === undefined) return
+    const r = ratio(a, b)
+    ratios.push({ group, name, ...r, goal: goal === undefined ? null : (goal.label ?? `${goal.op} ${goal.value}`), met: goalMet(r.value, goal) ?? null })
+  }
+  if (http !== undefined) {
+    const ours = (route) => httpSeries(http, 'ours', route)
+    const bare = httpSeries(http, 'bare', 'bare')
+    const goals = {
+      read: { 'secure-session': { op: '>=', value: 1.0 } },
+      write: { 'secure-session': { op: '>=', value: 0.45 }, iron: { op: '>=', value: 3 } }
+    }
+    for (const route of SESSION_ROUTES) {
+      for (const other of VARIANTS.filter((v) => v !== 'ours')) {
+        add(`http ${route}`, `ours ÷ ${other}`, ours(route), httpSeries(http, other, route), goals[route]?.[other])
+      }
+    }
+    for (const variant of VARIANTS) {
+      add('http untouched ÷ bare', `${variant} untouched ÷ bare`, httpSeries(http, variant, 'untouched'), bare,
+        variant === 'ours' ? { op: '>=', value: 0.9 } : undefined)
+    }
+    for (const variant of VARIANTS) {
+      add('http read ÷ bare', `${variant} read ÷ bare`, httpSeries(http, variant, 'read'), bare)
+      add('http write ÷ bare', `${variant} write ÷ bare`, httpSeries(http, variant, 'write'), bare)
+    }
+  }
+  if (memory?.readOneCookieAfter !== undefined && http !== undefined) {
+    const after = memory.readOneCookieAfter.reqPerSec
+    add('memory', `ours read, one cookie, after ${memory.distinctTokens} sessions ÷ fresh server`, { median: after, rounds: [] }, httpSeries(http, 'ours', 'read'))
+  }
+  if (micro !== undefined) {
+    const series = (impl, op, size, batch) => {
+      const cell = micro.results.find((c) => c.impl === impl && c.op === op && c.size === size && c.batch === batch)
+      return cell === undefined ? undefined : { median: cell.opsPerSec, rounds: cell.rounds }
+    }
+    for (const batch of [micro.config.inFlight, 1]) {
+      for (const op of ['encrypt', 'decrypt']) {
+        for (const size of micro.config.sizes) {
+          const inFlight = batch !== 1
+          add(`micro ${op} ${batch === 1 ? 'one at a time' : `${batch} in flight`}`, `${size} B: ours ÷ node:crypto`,
+            series('ours', op, size, batch), series('node-fernet', op, size, batch), inFlight ? { op: '>=', value: 1 / 3, label: '>= 0.33 (within 3x)' } : undefined)
+          add(`micro ${op} ${batch === 1 ? 'one at a time' : `${batch} in flight`}`, `${size} B: ours ÷ npm fernet`,
+            series('ours', op, size, batch), series('npm-fernet', op, size, batch), inFlight ? { op: '>', value: 1 } : undefined)
+        }
+      }
+    }
+  }
+  return ratios
+}
+
+const fmtInt = (n) => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
+const fmt2 = (n) => Number.isFinite(n) ? n.toFixed(2) : 'n/a'
+const fmtMB = (bytes) => Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)} MB` : 'n/a'
+
+function table (headers, rows, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
+  const line = (cells) => cells.map((c, i) => align[i] === 'r' ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i])).join('  ').trimEnd()
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+export function textReport (results) {
+  const out = []
+  const { machine, settings } = results
+  out.push(`fastify-encrypted-session benchmark${settings.quick ? ' (QUICK smoke mode: numbers are not meaningful)' : ''}`)
+  out.push(`${machine.cpuModel} × ${machine.cores} cores, Node ${machine.node}, ${machine.platform}; ${results.date}; commit ${machine.commit}`)
+  const c = results.contention
+  if (c?.foreignCpuMax != null) {
+    const pct = (v) => `${(v * 100).toFixed(1)}%`
+    const g = [c.gate, c.microGate].filter(Boolean)
+    out.push(`Other processes' CPU during the measurements used: median ${pct(c.foreignCpuMedian)}, max ${pct(c.foreignCpuMax)} of the machine; ` +
+      `${c.httpRoundsLeftOut ?? 0} HTTP round(s) left out; the quiet gate ${g.some((x) => x.enabled) ? `waited ${g.reduce((n, x) => n + x.waitedSeconds, 0).toFixed(1)} s and re-measured ${g.reduce((n, x) => n + x.retries, 0)} time(s)` : 'was off'}`)
+    if (c.foreignCpuMax > 0.15) out.push('WARNING: other processes were busy during some measurements used; those numbers are noisy')
+  }
+  if (results.http !== undefined) {
+    const { http } = results
+    out.push('')
+    out.push(`HTTP (autocannon, ${settings.connections} connections, ${settings.duration}s per cell after ${settings.warmup}s warm-up, ${settings.rounds} interleaved rounds; medians)`)
+    const rows = http.cells.map((c) => {
+      const rps = c.rounds.filter((r) => r?.used).map((r) => r.reqPerSec)
+      return [c.route, VARIANT_LABELS[c.variant], fmtInt(c.reqPerSec), fmt2(c.p99), fmt2(c.p50),
+        rps.length ? `${fmtInt(Math.min(...rps))}–${fmtInt(Math.max(...rps))}` : 'n/a',
+        c.setCookie ?? '', `${c.roundsUsed}/${c.rounds.length}`, Number.isFinite(c.foreignCpuMax) ? `${(c.foreignCpuMax * 100).toFixed(0)}%` : 'n/a']
+    })
+    out.push(table(['route', 'variant', 'req/s', 'p99 ms', 'p50 ms', 'req/s over rounds', 'Set-Cookie', 'rounds used', 'other CPU'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r']))
+    out.push('(rounds used: rounds measured while other processes used more than 15% of the CPU are left out while enough clean rounds remain;')
+    out.push(' other CPU: the most that other processes used during a round that was used)')
+    out.push('(p99/p50: autocannon records latency in whole milliseconds; a .5 is a median of two rounds)')
+  }
+  if (results.micro !== undefined) {
+    const { micro } = results
+    out.push('')
+    out.push(`Micro: Fernet ops/s (median of ${micro.config.rounds} rounds of ${micro.config.cellMs} ms per cell)`)
+    const impls = ['ours', 'node-fernet', 'npm-fernet']
+    const rows = []
+    for (const op of ['encrypt', 'decrypt']) {
+      for (const size of micro.config.sizes) {
+        for (const batch of [1, micro.config.inFlight]) {
+          const get = (impl) => micro.results.find((c) => c.impl === impl && c.op === op && c.size === size && c.batch === batch)?.opsPerSec
+          rows.push([op, `${size} B`, batch === 1 ? '1 (await each)' : `${batch} in flight`, ...impls.map((i) => fmtInt(get(i)))])
+        }
+      }
+    }
+    out.push(table(['op', 'size', 'concurrency', 'ours', 'node:crypto', 'npm fernet'], rows, ['l', 'r', 'l', 'r', 'r', 'r']))
+  }
+  if (results.memory !== undefined) {
+    const m = results.memory
+    out.push('')
+    out.push(`Memory: ours, ${fmtInt(m.requests)} requests to /read, each with a distinct session token (${fmtInt(m.distinctTokens)} distinct), ${fmtInt(m.reqPerSec)} req/s`)
+    const row = (label, u) => [label, fmtMB(u?.heapUsed), fmtMB(u?.heapTotal), fmtMB(u?.rss), fmtMB(u?.external)]
+    out.push(table(['when', 'heapUsed', 'heapTotal', 'rss', 'external'], [
+      row('before load (after gc)', m.baseline),
+      row('after load', m.after),
+      row('after load, after gc', m.afterGc)
+    ], ['l', 'r', 'r', 'r', 'r']))
+    out.push(`retained by the load (heapUsed after gc − before): ${fmtMB(m.afterGc?.heapUsed - m.baseline?.heapUsed)}`)
+    if (m.readOneCookieAfter) {
+      out.push(`then /read with one cookie on that server: ${fmtInt(m.readOneCookieAfter.reqPerSec)} req/s, p99 ${fmt2(m.readOneCookieAfter.p99)} ms` +
+        ` (the HTTP table's read cell uses a fresh server)`)
+    }
+  }
+  if (results.ratios?.length) {
+    out.push('')
+    out.push('Ratios (of medians; paired = per-round ratio, median [min–max])')
+    const rows = results.ratios.map((r) => [r.group, r.name, fmt2(r.value), Number.isFinite(r.pairedMedian) ? `${fmt2(r.pairedMedian)} [${fmt2(r.pairedMin)}–${fmt2(r.pairedMax)}]` : '',
+      r.goal ?? '', r.met === null ? '' : (r.met ? 'met' : 'NOT MET')])
+    out.push(table(['group', 'ratio', 'value', 'paired', 'goal', ''], rows, ['l', 'l', 'r', 'r', 'l', 'l']))
+  }
+  out.push('')
+  out.push(`Time: ${Object.entries(results.timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`)
+  if (results.failures.length) {
+    out.push('')
+    out.push(`FAILURES (${results.failures.length}):`)
+    for (const f of results.failures) out.push(`  - ${f}`)
+  }
+  return out.join('\n')
+}
+
+// ---------------------------------------------------------------- SVG chart
+
+const COLORS = {
+  bare: '#9e9e9e',
+  ours: '#1b7f5f',
+  'secure-session': '#3567b5',
+  iron: '#c0504d',
+  'node-fernet': '#e0a02e',
+  'npm-fernet': '#7d5ba6'
+}
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const short = (n) => !Number.isFinite(n) ? 'n/a' : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n >= 1e3 ? `${(n / 1e3).toFixed(2)}k` : `${Math.round(n)}`
+
+function niceMax (value) {
+  if (!(value > 0)) return 1
+  const exp = 10 ** Math.floor(Math.log10(value))
+  for (const step of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (step * exp >= value) return step * exp
+  return 10 * exp
+}
+
+/**
+ * A grouped bar chart panel. groups: [{label, bars: [{key, value}]}]; reference: optional
+ * {value, label} drawn as a dashed line.
+ */
+function panel ({ x, y, width, height, title, groups, reference, yLabel }) {
+  const parts = []
+  const plotLeft = x + 58
+  const plotTop = y + 30
+  const plotWidth = width - 70
+  const plotHeight = height - 70
+  const maxValue = niceMax(Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)).filter(Number.isFinite), reference?.value ?? 0) * 1.08)
+  const yOf = (v) => plotTop + plotHeight - (v / maxValue) * plotHeight
+  parts.push(`<text x="${x}" y="${y + 14}" class="title">${esc(title)}</text>`)
+  for (let i = 0; i <= 4; i++) {
+    const v = (maxValue * i) / 4
+    const yy = yOf(v).toFixed(1)
+    parts.push(`<line x1="${plotLeft}" y1="${yy}" x2="${plotLeft + plotWidth}" y2="${yy}" class="grid"/>`)
+    parts.push(`<text x="${plotLeft - 6}" y="${(+yy + 4).toFixed(1)}" class="tick" text-anchor="end">${short(v)}</text>`)
+  }
+  parts.push(`<text transform="translate(${x + 12},${plotTop + plotHeight / 2}) rotate(-90)" class="tick" text-anchor="middle">${esc(yLabel)}</text>`)
+  const groupWidth = plotWidth / groups.length
+  groups.forEach((group, gi) => {
+    const n = group.bars.length
+    const barWidth = Math.min(34, (groupWidth * 0.8) / n)
+    const start = plotLeft + gi * groupWidth + (groupWidth - barWidth * n) / 2
+    group.bars.forEach((bar, bi) => {
+      const bx = start + bi * barWidth
+      const value = Number.isFinite(bar.value) ? bar.value : 0
+      const top = yOf(value)
+      parts.push(`<rect x="${bx.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 3).toFixed(1)}" height="${(plotTop + plotHeight - top).toFixed(1)}" fill="${COLORS[bar.key] ?? '#888'}"><title>${esc(`${group.label} ${bar.key}: ${short(bar.value)}`)}</title></rect>`)
+      parts.push(`<text x="${(bx + (barWidth - 3) / 2).toFixed(1)}" y="${(top - 4).toFixed(1)}" class="value" text-anchor="middle">${short(bar.value)}</text>`)
+    })
+    parts.push(`<text x="${(plotLeft + gi * groupWidth + groupWidth / 2).toFixed(1)}" y="${plotTop + plotHeight + 18}" class="label" text-anchor="middle">${esc(group.label)}</text>`)
+  })
+  if (reference !== undefined && Number.isFinite(reference.value)) {
+    const ry = yOf(reference.value).toFixed(1)
+    parts.push(`<line x1="${plotLeft}" y1="${ry}" x2="${plotLeft + plotWidth}" y2="${ry}" class="ref"/>`)
+  }
+  parts.push(`<line x1="${plotLeft}" y1="${plotTop + plotHeight}" x2="${plotLeft + plotWidth}" y2="${plotTop + plotHeight}" class="axis"/>`)
+  return parts.join('\n')
+}
+
+function legend (x, y, keys, labels, referenceLabel) {
+  const parts = []
+  let cx = x
+  for (const key of keys) {
+    const label = labels[key] ?? key
+    parts.push(`<rect x="${cx}" y="${y - 10}" width="12" height="12" fill="${COLORS[key]}"/>`)
+    parts.push(`<text x="${cx + 17}" y="${y}" class="label">${esc(label)}</text>`)
+    cx += 17 + label.length * 6.4 + 22
+  }
+  if (referenceLabel !== undefined) {
+    parts.push(`<line x1="${cx}" y1="${y - 4}" x2="${cx + 22}" y2="${y - 4}" class="ref"/>`)
+    parts.push(`<text x="${cx + 27}" y="${y}" class="label">${esc(referenceLabel)}</text>`)
+  }
+  return parts.join('\n')
+}
+
+export function svgChart (results) {
+  const width = 980
+  const parts = []
+  let y = 16
+  const { machine, settings } = results
+  parts.push(`<text x="20" y="${y + 12}" class="heading">fastify-encrypted-session benchmark${settings.quick ? ' (quick smoke run: not meaningful)' : ''}</text>`)
+  y += 24
+  parts.push(`<text x="20" y="${y + 10}" class="sub">${esc(`${machine.cpuModel} × ${machine.cores} cores · Node ${machine.node} · ${machine.platform} · ${results.date.slice(0, 10)} · commit ${machine.commit}`)}</text>`)
+  y += 26
+  if (results.http !== undefined) {
+    const { http } = results
+    const cell = (variant, route) => http.cells.find((c) => c.variant === variant && c.route === route)?.reqPerSec
+    const bare = cell('bare', 'bare')
+    const labels = { ...VARIANT_LABELS, ours: 'ours', 'secure-session': '@fastify/secure-session', iron: 'iron-session', 'node-fernet': 'node:crypto Fernet' }
+    parts.push(legend(20, y + 8, VARIANTS, labels, `bare, no session: ${short(bare)}`))
+    y += 16
+    parts.push(panel({
+      x: 20,
+      y,
+      width: width - 40,
+      height: 300,
+      title: `HTTP requests/s, median of ${settings.rounds} interleaved rounds (autocannon, ${settings.connections} connections, ${settings.duration}s per cell)`,
+      yLabel: 'requests/s',
+      groups: SESSION_ROUTES.map((route) => ({
+        label: { untouched: 'session untouched', read: 'session read-only', write: 'session read + write' }[route],
+        bars: VARIANTS.map((v) => ({ key: v, value: cell(v, route) }))
+      })),
+      reference: { value: bare, label: 'bare' }
+    }))
+    y += 306
+    const r = (group, name) => results.ratios?.find((x) => x.group === group && x.name === name)?.value
+    const f = (v) => Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a'
+    const line = `ours ÷ secure-session: untouched ${f(r('http untouched', 'ours ÷ secure-session'))}, read ${f(r('http read', 'ours ÷ secure-session'))}, write ${f(r('http write', 'ours ÷ secure-session'))}` +
+      ` · ours ÷ iron-session, write: ${f(r('http write', 'ours ÷ iron'))} · ours untouched ÷ bare: ${f(r('http untouched ÷ bare', 'ours untouched ÷ bare'))}`
+    parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(line)}</text>`)
+    y += 28
+  }
+  if (results.micro !== undefined) {
+    const { micro } = results
+    const batch = micro.config.inFlight
+    const impls = ['ours', 'node-fernet', 'npm-fernet']
+    parts.push(legend(20, y + 8, impls, { ours: 'ours (WebCrypto)', 'node-fernet': 'node:crypto Fernet', 'npm-fernet': 'npm fernet 0.4.0' }))
+    y += 16
+    const groups = []
+    for (const op of ['encrypt', 'decrypt']) {
+      for (const size of micro.config.sizes) {
+        groups.push({
+          label: `${op} ${size >= 1024 ? `${size / 1024} KB` : `${size} B`}`,
+          bars: impls.map((impl) => ({ key: impl, value: micro.results.find((c) => c.impl === impl && c.op === op && c.size === size && c.batch === batch)?.opsPerSec }))
+        })
+      }
+    }
+    parts.push(panel({ x: 20, y, width: width - 40, height: 280, title: `Fernet micro: ops/s with ${batch} calls in flight (median of ${micro.config.rounds} rounds)`, yLabel: 'ops/s', groups }))
+    y += 290
+  }
+  if (results.memory !== undefined) {
+    const m = results.memory
+    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MB` : 'n/a'
+    parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(`Memory, ours after ${m.requests.toLocaleString('en-US')} requests with distinct session tokens: heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}` +
+      (m.readOneCookieAfter ? `; then read-only, one cookie: ${short(m.readOneCookieAfter.reqPerSec)} req/s` : ''))}</text>`)
+    y += 24
+  }
+  const height = y + 10
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">
+<style>
+.heading { font-size: 17px; font-weight: 600; fill: #222 }
+.sub { font-size: 12px; fill: #555 }
+.title { font-size: 13px; font-weight: 600; fill: #333 }
+.label { font-size: 11.5px; fill: #333 }
+.tick { font-size: 10.5px; fill: #666 }
+.value { font-size: 10px; fill: #333 }
+.grid { stroke: #e4e4e4; stroke-width: 1 }
+.axis { stroke: #999; stroke-width: 1 }
+.ref { stroke: #555; stroke-width: 1.2; stroke-dasharray: 5 4 }
+</style>
+<rect width="100%" height="100%" fill="#fff"/>
+${parts.join('\n')}
+</svg>
+`
+}
