@@ -42,7 +42,14 @@ declare module 'fastify' {
 
 const kCodecs = Symbol('fastify-encrypted-session.codecs')
 
-type CodecRegistry = Map<string, SessionCodec>
+/** What encodeSession/decodeSession need of each registration. */
+interface RegisteredSession {
+  codec: SessionCodec
+  cookieName: string
+  /** How many chunk cookies a session under maxSessionSize can take. */
+  maxChunks: number
+}
+type CodecRegistry = Map<string, RegisteredSession>
 type SessionRequest = FastifyRequest & Record<string, Session | null>
 
 // A clock set before 1970 reads as 1970: Fernet timestamps cannot be negative, and a broken
@@ -55,11 +62,11 @@ function nowSeconds (): number {
 // so that Werkzeug and other Python stacks read the cookie unchanged.
 const writeRaw = (value: string): string => value
 
-function codecFor (fastify: FastifyInstance, sessionName: string | undefined): SessionCodec {
+function registered (fastify: FastifyInstance, sessionName: string | undefined): RegisteredSession {
   const registry = (fastify as unknown as Record<symbol, CodecRegistry>)[kCodecs] as CodecRegistry
-  const codec = registry.get(sessionName ?? 'session')
-  if (codec === undefined) throw new TypeError(`fastify-encrypted-session: no session named "${String(sessionName)}" is registered`)
-  return codec
+  const entry = registry.get(sessionName ?? 'session')
+  if (entry === undefined) throw new TypeError(`fastify-encrypted-session: no session named "${String(sessionName)}" is registered`)
+  return entry
 }
 
 const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, options) => {
@@ -79,15 +86,15 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     fastify.decorate(kCodecs as unknown as string, new Map())
     fastify.decorate('encodeSession', async function (this: FastifyInstance, data, name) {
       const json = JSON.stringify(data instanceof Session ? data.data() : data)
-      return await codecFor(this, name).seal(json, nowSeconds())
+      return await registered(this, name).codec.seal(json, nowSeconds())
     })
     fastify.decorate('decodeSession', async function (this: FastifyInstance, cookies, name) {
-      const codec = codecFor(this, name)
+      const { codec, cookieName, maxChunks } = registered(this, name)
       // Anything but a token or a cookie map (say request.cookies.session when there is none)
       // holds no session.
       const token = typeof cookies === 'string'
         ? cookies
-        : readSessionCookies(typeof cookies === 'object' ? cookies : undefined, codec.cookieName, codec.maxChunks).token
+        : readSessionCookies(typeof cookies === 'object' ? cookies : undefined, cookieName, maxChunks).token
       const session = token === undefined ? codec.fresh() : await codec.open(token, nowSeconds())
       return typeof session === 'string' ? codec.fresh() : session
     })
@@ -118,9 +125,8 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   if (chunkRoom < 1024) {
     throw new TypeError('fastify-encrypted-session: the cookie name and attributes leave less than 1,024 of a cookie\'s 4,096 bytes for the session; shorten them')
   }
-  codec.cookieName = cookieName
-  codec.maxChunks = Math.ceil(maxSessionSize / chunkRoom)
-  registry.set(sessionName, codec)
+  const maxChunks = Math.ceil(maxSessionSize / chunkRoom)
+  registry.set(sessionName, { codec, cookieName, maxChunks })
 
   const saveContext = (now: number): SaveContext => ({
     now,
@@ -149,7 +155,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     // request.cookies is filled by @fastify/cookie's own onRequest hook, unless the app set
     // that plugin's `hook` option to a later stage or off: then parse the header here.
-    const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName, codec.maxChunks)
+    const cookies = readSessionCookies(request.cookies ?? fastify.parseCookie(request.headers.cookie ?? ''), cookieName, maxChunks)
     if (cookies.token === undefined) {
       (request as SessionRequest)[sessionName] = codec.fresh()
       done()

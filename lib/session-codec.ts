@@ -54,9 +54,6 @@ export class SessionCodec {
   readonly #settings: SessionSettings
   // Verified tokens, least recently used first out, bounded by count and by memory.
   readonly #cache: LRUCache<string, VerifiedToken> | undefined
-  /** The cookie it is stored in, and how many chunks that may take; set by the plugin. */
-  cookieName = 'session'
-  maxChunks = 1
 
   constructor (options: SessionCodecOptions) {
     this.#fernet = new MultiFernet(options.keys)
