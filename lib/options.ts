@@ -82,6 +82,17 @@ export interface ResolvedOptions {
 const PREFIX = 'fastify-encrypted-session:'
 const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize'])
 const COOKIE_KEYS = new Set(['domain', 'path', 'secure', 'sameSite', 'httpOnly', 'partitioned', 'priority'])
+const isString = (value: unknown): boolean => typeof value === 'string' && value !== ''
+const isBoolean = (value: unknown): boolean => typeof value === 'boolean'
+const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> = [
+  ['domain', isString, 'a non-empty string'],
+  ['path', (value) => isString(value) && (value as string).startsWith('/'), 'a string starting with /'],
+  ['secure', (value) => isBoolean(value) || value === 'auto', "true, false or 'auto'"],
+  ['sameSite', (value) => isBoolean(value) || value === 'lax' || value === 'strict' || value === 'none', "'lax', 'strict', 'none', true or false"],
+  ['httpOnly', isBoolean, 'true or false'],
+  ['partitioned', isBoolean, 'true or false'],
+  ['priority', (value) => value === 'low' || value === 'medium' || value === 'high', "'low', 'medium' or 'high'"]
+]
 // RFC 6265 cookie-name: an RFC 7230 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -139,6 +150,10 @@ function cookieOptions (cookie: unknown): ResolvedOptions['cookie'] {
   for (const name of Object.keys(cookie)) {
     if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead`)
     if (!COOKIE_KEYS.has(name)) throw optionError(`cookie.${name} is not a supported cookie option (${[...COOKIE_KEYS].join(', ')})`)
+  }
+  const given = cookie as Record<string, unknown>
+  for (const [name, check, expected] of COOKIE_VALUE_CHECKS) {
+    if (given[name] !== undefined && !check(given[name])) throw optionError(`cookie.${name} must be ${expected}`)
   }
   const resolved = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: true, ...cookie as SessionCookieOptions }
   if (resolved.sameSite === 'none' && resolved.secure === false) {

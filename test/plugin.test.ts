@@ -419,7 +419,14 @@ t.test('options are checked at registration, and a key is never echoed', async (
     ['cookie not an object', { key: KEY, cookie: 'secure' }, /cookie must be an object/],
     ['cookie.maxAge', { key: KEY, cookie: { maxAge: 5 } }, /cookie.maxAge is set from ttl/],
     ['cookie.signed', { key: KEY, cookie: { signed: true } }, /cookie.signed is not a supported cookie option/],
-    ['SameSite=None without Secure', { key: KEY, cookie: { sameSite: 'none', secure: false } }, /needs cookie.secure/]
+    ['SameSite=None without Secure', { key: KEY, cookie: { sameSite: 'none', secure: false } }, /needs cookie.secure/],
+    ['cookie.domain', { key: KEY, cookie: { domain: 5 } }, /cookie.domain must be a non-empty string/],
+    ['cookie.path', { key: KEY, cookie: { path: 'app' } }, /cookie.path must be a string starting with \//],
+    ['cookie.secure', { key: KEY, cookie: { secure: 'yes' } }, /cookie.secure must be true, false or 'auto'/],
+    ['cookie.sameSite', { key: KEY, cookie: { sameSite: 'bogus' } }, /cookie.sameSite must be/],
+    ['cookie.httpOnly', { key: KEY, cookie: { httpOnly: 1 } }, /cookie.httpOnly must be true or false/],
+    ['cookie.partitioned', { key: KEY, cookie: { partitioned: 'yes' } }, /cookie.partitioned must be true or false/],
+    ['cookie.priority', { key: KEY, cookie: { priority: 'urgent' } }, /cookie.priority must be 'low', 'medium' or 'high'/]
   ]
   for (const [name, options, message] of bad) {
     const app = Fastify()
