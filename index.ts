@@ -6,9 +6,9 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import fp from 'fastify-plugin'
 import { CREATED_KEY, type EncryptedSessionOptions, resolveOptions } from './lib/options.js'
 import { type CookieJar, type IncomingCookies, MAX_COOKIE_BYTES, NO_COOKIES, chunkName, cookieNamesClash, readSessionCookies, splitToken } from './lib/cookie-chunks.js'
-import { tokenTextLength } from './lib/fernet.js'
+import { nowSeconds, tokenTextLength } from './lib/fernet.js'
 import { SessionCodec, type SessionFailure } from './lib/session-codec.js'
-import { FLASHES_KEY, Session, type SaveContext, type SessionData, type SessionRecord, kDecide } from './lib/session.js'
+import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
@@ -51,12 +51,6 @@ interface RegisteredSession {
 }
 type CodecRegistry = Map<string, RegisteredSession>
 type SessionRequest = FastifyRequest & Record<string, Session | null>
-
-// A clock set before 1970 reads as 1970: Fernet timestamps cannot be negative, and a broken
-// clock must not turn every saved session into a 500.
-function nowSeconds (): number {
-  return Math.max(0, Math.floor(Date.now() / 1000))
-}
 
 // Fernet tokens hold only [A-Za-z0-9_=-]: written as they are, without percent-encoding,
 // so that Werkzeug and other Python stacks read the cookie unchanged.
@@ -128,11 +122,11 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   const maxChunks = Math.ceil(maxSessionSize / chunkRoom)
   registry.set(sessionName, { codec, cookieName, maxChunks })
 
-  const saveContext = (now: number): SaveContext => ({
-    now,
+  const saveRules: SaveRules = {
     rollingAfter: config.rollingAfter,
     createdKey: config.absoluteLifetime === undefined ? undefined : CREATED_KEY
-  })
+  }
+
   // What each request brought of the cookies, to clear what a smaller session leaves behind.
   const incoming = new WeakMap<Session, IncomingCookies>()
 
@@ -185,7 +179,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     const now = nowSeconds()
     let decision
     try {
-      decision = session[kDecide](saveContext(now))
+      decision = session[kDecide](now, saveRules)
     } catch (error) {
       // A value changed in place after set() so that JSON can no longer hold it (a cycle, a
       // BigInt, a __proto__ key): the reply stands, the session is not saved.

@@ -1,6 +1,7 @@
 // PBKDF2-HMAC-SHA256 from a passphrase to a Fernet key, on WebCrypto, for deployments that
 // configure a passphrase rather than a generated key. Deliberately slow: run it once at start-up.
 import { base64 } from './base64.js'
+import { bytesOf } from './bytes.js'
 
 export interface DeriveKeyOptions {
   /** PBKDF2 rounds; default 600,000, OWASP's advice for PBKDF2-HMAC-SHA256 (2023 onwards). */
@@ -10,15 +11,6 @@ export interface DeriveKeyOptions {
 export const DEFAULT_ITERATIONS = 600_000
 /** NIST SP 800-132 asks for at least 128 bits of salt. */
 export const MIN_SALT_BYTES = 16
-
-const textEncoder = new TextEncoder()
-
-// WebCrypto's typings take only ArrayBuffer-backed views.
-function bytesOf (value: unknown, what: string): Uint8Array<ArrayBuffer> {
-  if (typeof value === 'string') return textEncoder.encode(value)
-  if (value instanceof Uint8Array) return value as Uint8Array<ArrayBuffer>
-  throw new TypeError(`${what} must be a string or a Uint8Array`)
-}
 
 /**
  * Derives a Fernet key (url-safe base64, as Fernet.generateKey() gives) that Python's

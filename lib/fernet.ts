@@ -2,6 +2,7 @@
 // cryptography.fernet. No Node-only API is used here, so this module runs unchanged in
 // browsers, Deno, Bun and workers.
 import { base64, decodedLength } from './base64.js'
+import { bytesOf } from './bytes.js'
 
 export { deriveKey } from './derive-key.js'
 export type { DeriveKeyOptions } from './derive-key.js'
@@ -81,21 +82,28 @@ export type FernetKey = string | Uint8Array
 // WebCrypto's typings take only ArrayBuffer-backed views; ours always are.
 type Bytes = Uint8Array<ArrayBuffer>
 
-const textEncoder = new TextEncoder()
-
 function subtle (): SubtleCrypto {
   return globalThis.crypto.subtle
 }
 
-// A clock set before 1970 reads as 1970, where a token's unsigned timestamp begins.
-function nowSeconds (): number {
+/**
+ * Unix seconds now. A clock set before 1970 reads as 1970, where a token's unsigned timestamp
+ * begins: a broken clock must not make every encryption throw.
+ */
+export function nowSeconds (): number {
   return Math.max(0, Math.floor(Date.now() / 1000))
 }
 
-function toBytes (data: unknown, what: string): Uint8Array {
-  if (typeof data === 'string') return textEncoder.encode(data)
-  if (data instanceof Uint8Array) return data
-  throw new TypeError(`${what} must be a string or a Uint8Array`)
+/**
+ * Why a token made at `timestamp` is too old or too new for `ttl` at `now`, or undefined:
+ * expired when timestamp + ttl < now (an age equal to the ttl passes), too new when more than
+ * MAX_CLOCK_SKEW seconds ahead. The one statement of pyca's rules, for Fernet and for callers
+ * that remember verified tokens.
+ */
+export function ageProblem (timestamp: number, ttl: number, now: number): 'expired' | 'future' | undefined {
+  if (timestamp + ttl < now) return 'expired'
+  if (now + MAX_CLOCK_SKEW < timestamp) return 'future'
+  return undefined
 }
 
 function checkUnixSeconds (value: unknown, what: string): asserts value is number {
@@ -270,7 +278,7 @@ export class Fernet extends FernetBase {
 
   async encryptAtTime (data: string | Uint8Array, unixSeconds: number): Promise<string> {
     checkUnixSeconds(unixSeconds, 'unixSeconds')
-    const plaintext = toBytes(data, 'data')
+    const plaintext = bytesOf(data, 'data')
     return await this[encryptFromParts](plaintext, unixSeconds, globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES)))
   }
 
@@ -320,10 +328,8 @@ export class Fernet extends FernetBase {
     ).then((plaintext) => new Uint8Array(plaintext), () => null)
     if (!await this[verifyToken](token)) return 'signature'
     const timestamp = readTimestamp(token)
-    if (ttl !== undefined) {
-      if (timestamp + ttl < now) return 'expired'
-      if (now + MAX_CLOCK_SKEW < timestamp) return 'future'
-    }
+    const problem = ttl === undefined ? undefined : ageProblem(timestamp, ttl, now)
+    if (problem !== undefined) return problem
     const plaintext = await decrypting
     return plaintext === null ? 'padding' : { plaintext, timestamp }
   }

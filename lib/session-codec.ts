@@ -1,7 +1,7 @@
 // Session data to and from Fernet tokens of plain JSON: the format Python session libraries
 // (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and write.
 import secureJson from 'secure-json-parse'
-import { type Fernet, type InvalidTokenReason, MAX_CLOCK_SKEW, MultiFernet } from './fernet.js'
+import { type Fernet, type InvalidTokenReason, MultiFernet, ageProblem } from './fernet.js'
 import { LRUCache } from 'lru-cache'
 import { Session, type SessionRecord, type SessionSettings } from './session.js'
 
@@ -86,9 +86,11 @@ export class SessionCodec {
   lookup (token: string, now: number): Session | SessionFailure | undefined {
     const known = this.#cache?.get(token)
     if (known === undefined) return undefined
-    // The same ttl and skew rules as Fernet's, applied to the remembered timestamp.
-    if (known.timestamp + this.#ttl < now) return this.#forget(token, 'expired')
-    if (now + MAX_CLOCK_SKEW < known.timestamp) return 'future'
+    // Fernet's own ttl and skew rules, applied to the remembered timestamp. An expired token
+    // never comes back; one from the future may, once the clock catches up.
+    const problem = ageProblem(known.timestamp, this.#ttl, now)
+    if (problem === 'expired') return this.#forget(token, problem)
+    if (problem !== undefined) return problem
     const session = this.#sessionOf(known, now)
     return typeof session === 'string' ? this.#forget(token, session) : session
   }

@@ -68,12 +68,11 @@ export interface SessionOrigin {
   keyIndex: number
 }
 
-export interface SaveContext {
-  /** Unix seconds now. */
-  now: number
+/** The registration's rules for saving, the same for every request. */
+export interface SaveRules {
   /** Re-issue a token at least this old (seconds); undefined turns rolling renewal off. */
   rollingAfter: number | undefined
-  /** Key and Unix seconds under which to record creation time, for an absolute lifetime. */
+  /** Key under which to record the creation time, for an absolute lifetime; undefined: none. */
   createdKey: string | undefined
 }
 
@@ -278,7 +277,7 @@ export class Session<Data extends object = SessionData> {
   }
 
   /** @internal What the plugin should do with the cookie. */
-  [kDecide] (context: SaveContext): SaveDecision {
+  [kDecide] (now: number, rules: SaveRules): SaveDecision {
     // An empty session is not stored: its cookie, if one came, is cleared (as Flask does).
     if (Object.keys(this.#data).length === 0) {
       return this.isNew && !this.#clearIncoming ? { action: 'keep' } : { action: 'clear' }
@@ -289,10 +288,10 @@ export class Session<Data extends object = SessionData> {
     const renew = this.#touched || (origin !== undefined && (
       // Opened with an old key: re-issue under the current one.
       origin.keyIndex !== 0 ||
-      (context.rollingAfter !== undefined && context.now - origin.timestamp >= context.rollingAfter)))
+      (rules.rollingAfter !== undefined && now - origin.timestamp >= rules.rollingAfter)))
     if (!changed && !renew) return { action: 'keep' }
-    if (context.createdKey !== undefined && typeof this.#data[context.createdKey] !== 'number') {
-      this.#data[context.createdKey] = context.now
+    if (rules.createdKey !== undefined && typeof this.#data[rules.createdKey] !== 'number') {
+      this.#data[rules.createdKey] = now
       return { action: 'save', json: checkLoadable(JSON.stringify(this.#data)) }
     }
     // Unchanged, so renewing: the text that came, as it came. A renewal needs an origin, and
