@@ -7,9 +7,12 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$root"
 tarball="$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n 1)"
-echo "packed $tarball: $(tar -tzf "$work/$tarball" | wc -l) files"
-tar -tzf "$work/$tarball" | grep -Eq '^package/dist/esm/index.d.ts$' || { echo 'types missing from the tarball' >&2; exit 1; }
-if tar -tzf "$work/$tarball" | grep -Eq '^package/(test|bench|demo|lib|node_modules)/'; then
+# The listing goes to a file and grep reads the file: never `tar | grep -q` under pipefail, where
+# grep's early exit kills tar with SIGPIPE and fails the line at random.
+tar -tzf "$work/$tarball" > "$work/contents.txt"
+echo "packed $tarball: $(wc -l < "$work/contents.txt") files"
+grep -Eq '^package/dist/esm/index.d.ts$' "$work/contents.txt" || { echo 'types missing from the tarball' >&2; exit 1; }
+if grep -Eq '^package/(test|bench|demo|lib|node_modules)/' "$work/contents.txt"; then
   echo 'the tarball ships files users do not need' >&2; exit 1
 fi
 cd "$work"
