@@ -19,6 +19,11 @@ export { FLASHES_KEY, Session }
 export type { FlashMessage, SessionData, SessionSettings, SessionUser } from './lib/session.js'
 export type { CookieJar }
 
+/** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
+export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
+
+// The augmentation names only exported aliases and fastify's own interfaces: TypeScript drops an
+// import used nowhere but inside `declare module`, and the emitted .d.ts then fails to compile.
 declare module 'fastify' {
   interface FastifyRequest {
     session: Session<SessionData>
@@ -36,7 +41,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
-    onLoginRequired?: (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
+    onLoginRequired?: LoginRequiredHandler
   }
 }
 
