@@ -11,6 +11,7 @@ import {
 } from '../lib/fernet.js'
 import { base64, selectCodec } from '../lib/base64.js'
 import { generateCases, invalidCases, unixSeconds, verifyCases } from './helpers/vectors.js'
+import { spyOnSubtle } from './helpers/subtle-spy.js'
 
 const textDecoder = new TextDecoder()
 const NOW = 1_700_000_000
@@ -196,6 +197,47 @@ t.test('tampering: every region, every byte, rejected with InvalidToken only', a
   }
   await t.rejects(fernet.extractTimestamp('garbage'), InvalidToken)
   await t.rejects(other.extractTimestamp(token), InvalidToken, 'extractTimestamp verifies the MAC')
+})
+
+t.test('no decryption work starts before the MAC verified (no padding oracle)', async (t) => {
+  const fernet = new Fernet(Fernet.generateKey())
+  const token = await fernet.encryptAtTime('{"secret":"4"}', NOW)
+  const bytes = base64.decode(token)
+  // What a padding-oracle attacker sends: the victim's token with its last ciphertext block's
+  // predecessor changed, so padding may turn bad, and a MAC that no longer matches.
+  const forged = bytes.slice()
+  forged[bytes.length - 33 - 16] = (forged[bytes.length - 33 - 16] as number) ^ 0x01
+  const wrongMac = bytes.slice()
+  wrongMac[bytes.length - 1] = (wrongMac[bytes.length - 1] as number) ^ 0x01
+
+  const events = spyOnSubtle(t)
+  for (const bad of [forged, wrongMac]) {
+    await t.rejects(fernet.decrypt(base64.encode(bad)), InvalidToken)
+  }
+  const other = new Fernet(Fernet.generateKey())
+  await t.rejects(other.decrypt(token), InvalidToken)
+  const multi = new MultiFernet([other, new Fernet(Fernet.generateKey())])
+  await t.rejects(multi.decrypt(token), InvalidToken)
+  t.notOk(events.includes('decrypt:start'), 'a token whose MAC fails never reaches subtle.decrypt, under any key')
+  t.ok(events.filter((event) => event === 'verify:start').length >= 5, 'each of them had its MAC checked')
+
+  events.length = 0
+  await t.rejects(fernet.decryptAtTime(token, 10, NOW + 11), InvalidToken)
+  await t.rejects(fernet.decryptAtTime(token, 10, NOW - 61), InvalidToken)
+  t.notOk(events.includes('decrypt:start'), 'an expired or future token is not decrypted either')
+
+  events.length = 0
+  t.equal(textDecoder.decode(await fernet.decrypt(token)), '{"secret":"4"}')
+  t.same(events, ['verify:start', 'verify:end', 'decrypt:start', 'decrypt:end'], 'a good token: decryption starts only once verify has settled')
+
+  events.length = 0
+  const rotated = new MultiFernet([other, fernet])
+  t.equal(textDecoder.decode(await rotated.decrypt(token)), '{"secret":"4"}')
+  t.same(events, ['verify:start', 'verify:end', 'verify:start', 'verify:end', 'decrypt:start', 'decrypt:end'], 'MultiFernet: decrypts once, under the key whose MAC matched')
+
+  events.length = 0
+  await t.rejects(fernet.decrypt(base64.encode(forged)), InvalidToken)
+  t.same(events, ['verify:start', 'verify:end'], 'refusing a forged token is the MAC check alone, whatever its ciphertext holds')
 })
 
 t.test('maxTokenLength', async (t) => {
