@@ -1,11 +1,13 @@
 // A real browser: Debian's Chromium driven by playwright-core (which downloads nothing) against
 // the demo app on 127.0.0.1, in a fresh user-data dir. The counter survives page loads, the
-// session cookie is out of reach of page scripts (HttpOnly), log in and log out work, a cookie
-// edited in the browser gives a fresh session, and the Fernet core itself (dist/esm/lib, served
+// session cookie is out of reach of page scripts (HttpOnly), log in and log out work with their
+// flash messages and the page behind requireLogin, the cookie page agrees with what the browser
+// holds (one cookie, or chunks once the session is large), a cookie edited in the browser gives
+// a fresh session, and the Fernet core itself (dist/esm/lib, served
 // as ES modules) runs on the browser's WebCrypto: it opens tokens made in Node, Node opens
 // tokens made there, and the spec's vectors pass in the page.
 // Skipped with the reason where Chromium is missing; REQUIRE_CHROMIUM=1 makes that a failure.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { chromium, type BrowserContext, type Cookie } from 'playwright-core'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -13,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error the demo is plain JavaScript, written as an application would be
 import { buildDemo } from '../demo/app.js'
-import { Fernet, deriveKey } from '../index.js'
+import { Fernet, MultiFernet, deriveKey } from '../index.js'
 import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from './helpers/chromium.js'
 import { invalidCases, unixSeconds, verifyCases } from './helpers/vectors.js'
 
@@ -108,26 +110,74 @@ t.test('the demo in Chromium', { skip }, async (t) => {
     t.equal(await page.textContent('#visits'), '5', 'the session goes on')
   })
 
-  await t.test('log in and log out', async (t) => {
+  await t.test('log in, a page behind requireLogin, flash messages, log out', async (t) => {
     t.equal(await page.locator('#user').count(), 0, 'nobody is logged in')
     await page.fill('input[name="name"]', 'Ada <b>')
     await page.click('button:has-text("Log in")')
     await page.waitForSelector('#user')
     t.equal(await page.textContent('#user'), 'Logged in as Ada <b>', 'logged in, the name shown as text')
-    t.equal(await page.textContent('#visits'), '6', 'the counter goes on')
-    t.same(await plaintextOf((await sessionCookie())?.value as string), { visits: 6, user: { name: 'Ada <b>' } }, 'the session holds the user')
+    t.equal(await page.locator('#user b').count(), 0, 'not as markup')
+    t.equal(await page.textContent('#flashes'), 'Welcome, Ada <b>: you are logged in.', 'a flash message says so')
+    t.equal(await page.textContent('#visits'), '6', 'the counter goes on (keepOnLogin)')
+    t.same(await plaintextOf((await sessionCookie())?.value as string), { visits: 6, current_user: { name: 'Ada <b>' } }, 'the session holds the user, the message taken')
+    await page.reload()
+    t.equal(await page.locator('#flashes').count(), 0, 'the message is shown once')
+    t.equal(await page.textContent('#visits'), '7', 'the counter goes on')
+
+    await page.click('nav a[href="/account"]')
+    await page.waitForSelector('#account')
+    t.equal(await page.textContent('#account'), 'You are logged in as Ada <b>.', 'the page behind requireLogin opens')
     await page.click('button:has-text("Log out")')
     await page.waitForSelector('input[name="name"]')
+    t.equal(new URL(page.url()).pathname, '/', 'back on the home page')
+    t.equal(await page.textContent('#flashes'), 'You are logged out, and the session was emptied.', 'a flash message says so')
     t.equal(await page.locator('#user').count(), 0, 'logged out')
-    t.equal(await page.textContent('#visits'), '7', 'the counter stays')
-    t.same(await plaintextOf((await sessionCookie())?.value as string), { visits: 7 }, 'the user is gone from the session')
+    t.equal(await page.textContent('#visits'), '1', 'logout() emptied the session: the counter starts again')
+    t.same(await plaintextOf((await sessionCookie())?.value as string), { visits: 1 }, 'the user is gone from the session')
+
+    await page.goto(`${base}/account`)
+    t.equal(new URL(page.url()).pathname, '/', 'logged out, the account page redirects home')
+    t.equal(await page.textContent('#flashes'), 'Log in to see your account.', 'and says why')
+    t.equal(await page.textContent('#visits'), '2', 'the redirect counted as one visit')
+  })
+
+  await t.test('the cookie page shows what the browser holds, one cookie or several', async (t) => {
+    /** The session's cookies in the browser, chunks in order, and the token they make. */
+    const held = async (): Promise<{ names: string[], token: string }> => {
+      const cookies = (await context.cookies()).filter((cookie) => /^session(\.\d+)?$/.test(cookie.name))
+      cookies.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+      return { names: cookies.map((cookie) => cookie.name), token: cookies.map((cookie) => cookie.value).join('') }
+    }
+    const agrees = async (t: Test, what: string): Promise<void> => {
+      const { names, token } = await held()
+      t.equal(await page.textContent('#cookie-count'), String(names.length), `${what}: the cookie count, ${names.join(', ')}`)
+      t.equal(await page.textContent('#cookie-size'), String(token.length), `${what}: the size, ${token.length} bytes`)
+      const expires = await new MultiFernet([KEY]).extractTimestamp(token) + 86_400
+      t.equal(await page.textContent('#cookie-expires'), new Date(expires * 1000).toISOString(), `${what}: the expiry, timestamp + ttl`)
+      t.same(JSON.parse(await page.textContent('#session-json') as string), await plaintextOf(token), `${what}: the session's JSON`)
+    }
+
+    await page.goto(`${base}/cookie`)
+    t.same((await held()).names, ['session'], 'a small session is one plain cookie')
+    await agrees(t, 'one cookie')
+    for (let clicks = 0; (await held()).names.length === 1 && clicks < 12; clicks++) {
+      await Promise.all([page.waitForNavigation(), page.click('button:has-text("Add")')])
+    }
+    const large = await held()
+    t.ok(large.names.length > 1 && !large.names.includes('session'), `a large one is split: ${large.names.join(', ')}`)
+    await agrees(t, 'chunks')
+    await Promise.all([page.waitForNavigation(), page.click('button:has-text("Remove the padding")')])
+    t.same((await held()).names, ['session'], 'small again: one plain cookie, the chunks cleared in the browser')
+    await agrees(t, 'small again')
+    await page.goto(`${base}/`)
+    t.equal(await page.textContent('#visits'), '3', 'the cookie page does not count as a visit')
   })
 
   await t.test('a cookie edited in the browser gives a fresh session', async (t) => {
     await page.fill('input[name="name"]', 'Grace')
     await page.click('button:has-text("Log in")')
     await page.waitForSelector('#user')
-    t.equal(await page.textContent('#visits'), '8', 'logged in again')
+    t.equal(await page.textContent('#visits'), '4', 'logged in again')
     const cookie = await sessionCookie() as Cookie
     const middle = Math.floor(cookie.value.length / 2)
     const edited = cookie.value.slice(0, middle) + (cookie.value[middle] === 'A' ? 'B' : 'A') + cookie.value.slice(middle + 1)
