@@ -6,20 +6,6 @@ export const MAX_COOKIE_BYTES = 4095
 
 export type CookieJar = Readonly<Record<string, string | undefined>>
 
-/** What a request brought of one session's cookies. */
-export interface IncomingCookies {
-  /**
-   * The token: the plain cookie if present, else the chunks from `name.0` on, joined; '' (which
-   * no decoder accepts) when chunks came without `name.0`; undefined when nothing came.
-   */
-  token: string | undefined
-  hasPlain: boolean
-  /** Indices of the chunk cookies that came, below the chunk limit. */
-  chunks: number[]
-}
-
-export const NO_COOKIES: IncomingCookies = Object.freeze({ token: undefined, hasPlain: false, chunks: Object.freeze([]) as unknown as number[] })
-
 export function chunkName (name: string, index: number): string {
   return `${name}.${index}`
 }
@@ -31,24 +17,33 @@ export function cookieNamesClash (a: string, b: string): boolean {
 }
 
 /**
- * Reads the plain cookie and at most `maxChunks` chunks. Only own properties count: a parsed
- * cookie object may be a plain {}, whose prototype has a `constructor` and a `toString`.
+ * RFC 6265 lets a cookie value stand in double quotes, and Python frameworks write them (Sanic
+ * quotes every token ending in '='); browsers send the quotes back. The token is what is inside.
  */
-export function readSessionCookies (cookies: CookieJar | null | undefined, name: string, maxChunks: number): IncomingCookies {
-  const read = (key: string): string | undefined => cookies != null && Object.hasOwn(cookies, key) ? cookies[key] : undefined
-  const chunks: number[] = []
+function unquote (value: string | undefined): string | undefined {
+  return value !== undefined && value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
+}
+
+/**
+ * The session token a request brought: the plain cookie if present, else the chunks from
+ * `name.0` on, joined (only the unbroken run from `name.0`, so a gap gives a token that fails);
+ * undefined when nothing came. Only own properties count: a parsed cookie object may
+ * be a plain {}, whose prototype has a `constructor` and a `toString`.
+ */
+export function readSessionCookies (cookies: CookieJar | null | undefined, name: string, maxChunks: number): string | undefined {
+  const read = (key: string): string | undefined => cookies != null && Object.hasOwn(cookies, key) ? unquote(cookies[key]) : undefined
+  const plain = read(name)
+  if (plain !== undefined) return plain
   let joined = ''
+  let count = 0
   for (let index = 0; index < maxChunks; index++) {
     const part = read(chunkName(name, index))
     if (part === undefined) continue
-    // Only the unbroken run from name.0 makes the token; a gap leaves a token that fails.
-    if (chunks.length === index) joined += part
-    chunks.push(index)
+    // Only the unbroken run from name.0 makes the token; a gap leaves one that fails.
+    if (count === index) joined += part
+    count++
   }
-  const plain = read(name)
-  if (plain !== undefined) return { token: plain, hasPlain: true, chunks }
-  if (chunks.length === 0) return NO_COOKIES
-  return { token: chunks[0] === 0 ? joined : '', hasPlain: false, chunks }
+  return count === 0 ? undefined : joined
 }
 
 /** Splits a token into pieces of at most `size` characters (at least one piece). */

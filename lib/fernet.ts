@@ -118,7 +118,8 @@ function checkTtl (ttl: unknown): void {
   }
 }
 
-function readKey (key: unknown): Uint8Array {
+/** The 32 bytes of a Fernet key given as text (either base64 alphabet) or bytes; a copy. */
+export function keyBytes (key: unknown): Uint8Array {
   if (key instanceof Uint8Array) {
     if (key.length !== 32) throw new TypeError(`A Fernet key given as bytes must be 32 bytes long, not ${key.length}`)
     // A copy, so that later writes to the caller's array cannot change the key; not slice(),
@@ -252,7 +253,7 @@ export class Fernet extends FernetBase {
    */
   constructor (key: FernetKey, options: FernetOptions = {}) {
     super()
-    const raw = readKey(key)
+    const raw = keyBytes(key)
     this.#signingKey = raw.subarray(0, 16)
     this.#encryptionKey = raw.subarray(16)
     const { maxTokenLength = DEFAULT_MAX_TOKEN_LENGTH } = options

@@ -1,7 +1,10 @@
 // Registration options: checked once, with errors that name the option and never echo a key.
+import { base64 } from './base64.js'
+import { bytesOf } from './bytes.js'
 import { DEFAULT_ITERATIONS, deriveKey } from './derive-key.js'
-import { Fernet } from './fernet.js'
-import type { SessionSettings } from './session.js'
+import { keyBytes } from './fernet.js'
+import { hkdf } from './hkdf.js'
+import type { CookieOverrides, SessionSettings } from './session.js'
 
 export type KeyMaterial = string | Uint8Array
 
@@ -20,10 +23,10 @@ export interface SessionCookieOptions {
 export interface EncryptedSessionOptions {
   /** A Fernet key, a list of them, or a comma-separated list: the first encrypts, all decrypt. */
   key?: KeyMaterial | readonly KeyMaterial[]
-  /** A passphrase to derive the key from (PBKDF2-HMAC-SHA256), with `salt`. */
+  /** A passphrase of at least 32 bytes to derive the key from (PBKDF2-HMAC-SHA256), with `salt`. */
   secret?: string
-  /** Salt for `secret`, at least 16 bytes. */
-  salt?: string
+  /** Salt for `secret`, at least 16 bytes: text or bytes. */
+  salt?: string | Uint8Array
   /** PBKDF2 rounds for `secret`; default 600,000. */
   iterations?: number
   /** Request property holding the session; default 'session'. Register again with another name for a second session. */
@@ -32,6 +35,8 @@ export interface EncryptedSessionOptions {
   cookieName?: string
   /** Seconds a session lives after its token was issued; the cookie's Max-Age too. Default 86,400 (one day). */
   ttl?: number
+  /** The longest lifetime a session may choose with `session.options({ maxAge })` ("remember me"); default ttl. */
+  maxTtl?: number
   /**
    * Re-issue the token once it is this many seconds old, so active users stay signed in and idle
    * ones expire. true (default): a quarter of ttl. false: only when the session changes.
@@ -46,9 +51,10 @@ export interface EncryptedSessionOptions {
   /** Keys of the anonymous session that survive login(); default none. */
   keepOnLogin?: readonly string[]
   /**
-   * Longest session token, in characters, over all its cookies; default 12,800, room for about
-   * 9.5 KB of JSON within Node's default 16 KB limit on request headers. Past it a session is
-   * not saved (and an error logged); a longer incoming token is refused before decryption.
+   * Longest session token, in characters, over all its cookies; default 4,000: one cookie, about
+   * 2.9 KB of JSON, which leaves room for other cookies behind nginx and Apache defaults. Past it
+   * a session is not saved (and an error logged); a longer incoming token is refused before
+   * decryption. Larger values split the token across cookies (see the README for server limits).
    */
   maxSessionSize?: number
   /**
@@ -61,27 +67,36 @@ export interface EncryptedSessionOptions {
 /** Session key holding the creation time (Unix seconds) when absoluteLifetime is on. */
 export const CREATED_KEY = '_created'
 export const DEFAULT_TTL = 86_400
-export const DEFAULT_MAX_SESSION_SIZE = 12_800
+export const DEFAULT_MAX_SESSION_SIZE = 4_000
 export const DEFAULT_CACHE_SIZE = 10_000
+/** secure-session's floor for a passphrase, and ours: shorter ones are guessable. */
+export const MIN_SECRET_BYTES = 32
 // The smallest bound that still holds a session of a few small values.
 const MIN_MAX_SESSION_SIZE = 1024
+/** The registration whose cookie stays plain Fernet under the key, as Python reads and writes it. */
+export const DEFAULT_SESSION_NAME = 'session'
+
+export type CookieAttributes = Required<Pick<SessionCookieOptions, 'path' | 'httpOnly' | 'sameSite' | 'secure'>> & SessionCookieOptions
 
 export interface ResolvedOptions {
   sessionName: string
   cookieName: string
-  keys: Fernet[]
+  /** Raw 32-byte keys, the first encrypts; bound to this registration unless it is the default one. */
+  keys: Uint8Array[]
+  /** Secrets for @fastify/cookie's signed cookies, derived from the keys, in the same order. */
+  cookieSecrets: string[]
   ttl: number
-  rollingAfter: number | undefined
+  maxTtl: number
+  rolling: boolean | number
   absoluteLifetime: number | undefined
-  cookie: Required<Pick<SessionCookieOptions, 'path' | 'httpOnly' | 'sameSite' | 'secure'>> & SessionCookieOptions
+  cookie: CookieAttributes
   settings: SessionSettings
   maxSessionSize: number
   cacheSize: number
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize'])
-const COOKIE_KEYS = new Set(['domain', 'path', 'secure', 'sameSite', 'httpOnly', 'partitioned', 'priority'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize'])
 const isString = (value: unknown): boolean => typeof value === 'string' && value !== ''
 const isBoolean = (value: unknown): boolean => typeof value === 'boolean'
 const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> = [
@@ -93,6 +108,7 @@ const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> 
   ['partitioned', isBoolean, 'true or false'],
   ['priority', (value) => value === 'low' || value === 'medium' || value === 'high', "'low', 'medium' or 'high'"]
 ]
+const COOKIE_KEYS = COOKIE_VALUE_CHECKS.map(([name]) => name)
 // RFC 6265 cookie-name: an RFC 7230 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -100,9 +116,9 @@ function optionError (message: string): TypeError {
   return new TypeError(`${PREFIX} ${message}`)
 }
 
-function positiveSeconds (value: unknown, name: string): number {
+function positiveWhole (value: unknown, name: string, unit = 'seconds'): number {
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw optionError(`${name} must be a whole number of seconds, 1 or more`)
+    throw optionError(`${name} must be a whole number of ${unit}, 1 or more`)
   }
   return value as number
 }
@@ -114,52 +130,67 @@ function keyList (key: EncryptedSessionOptions['key']): KeyMaterial[] {
   throw optionError('key must be a Fernet key, an array of keys, or a comma-separated string of keys')
 }
 
-function fernetsOf (key: EncryptedSessionOptions['key'], maxTokenLength: number): Fernet[] {
+function rawKeys (key: EncryptedSessionOptions['key']): Uint8Array[] {
   const list = keyList(key)
   if (list.length === 0) throw optionError('key must name at least one key')
   return list.map((material, index) => {
     try {
-      return new Fernet(material, { maxTokenLength })
+      return keyBytes(material)
     } catch (error) {
-      // Fernet's message says what a key must be and never includes the key itself.
+      // The message says what a key must be and never includes the key itself.
       throw optionError(`key ${index + 1} of ${list.length}: ${(error as Error).message}. Make one with \`npx fastify-encrypted-session keygen\``)
     }
   })
 }
 
-async function keysFrom (options: EncryptedSessionOptions, maxTokenLength: number): Promise<Fernet[]> {
+async function keysFrom (options: EncryptedSessionOptions): Promise<Uint8Array[]> {
   const { key, secret, salt, iterations } = options
   if (key !== undefined && secret !== undefined) throw optionError('give either key or secret (with salt), not both')
   if (key !== undefined) {
     if (salt !== undefined || iterations !== undefined) throw optionError('salt and iterations go with secret, not with key')
-    return fernetsOf(key, maxTokenLength)
+    return rawKeys(key)
   }
   if (secret === undefined) throw optionError('a key is required: set key (from `npx fastify-encrypted-session keygen`) or secret and salt')
-  if (typeof secret !== 'string' || secret.length === 0) throw optionError('secret must be a non-empty string')
-  if (typeof salt !== 'string') throw optionError('secret needs a salt: a string of at least 16 bytes, the same on every server')
+  if (typeof secret !== 'string' || bytesOf(secret, 'secret').length < MIN_SECRET_BYTES) {
+    throw optionError(`secret must be a passphrase of at least ${MIN_SECRET_BYTES} bytes; a generated key (\`npx fastify-encrypted-session keygen\`) is better still`)
+  }
+  if (typeof salt !== 'string' && !(salt instanceof Uint8Array)) {
+    throw optionError('secret needs a salt: a string or bytes, at least 16 bytes, the same on every server')
+  }
   try {
-    return [new Fernet(await deriveKey(secret, salt, { iterations: iterations ?? DEFAULT_ITERATIONS }), { maxTokenLength })]
+    return [keyBytes(await deriveKey(secret, salt, { iterations: iterations ?? DEFAULT_ITERATIONS }))]
   } catch (error) {
     throw optionError((error as Error).message)
   }
 }
 
-function cookieOptions (cookie: unknown): ResolvedOptions['cookie'] {
+/** Checks cookie attribute values; `what` names where they came from in the error. */
+function checkedAttributes (given: Record<string, unknown>, what: string): Record<string, unknown> {
+  const checked: Record<string, unknown> = {}
+  for (const [name, check, expected] of COOKIE_VALUE_CHECKS) {
+    if (given[name] === undefined) continue
+    if (!check(given[name])) throw optionError(`${what}.${name} must be ${expected}`)
+    checked[name] = given[name]
+  }
+  return checked
+}
+
+function cookieOptions (cookie: unknown): CookieAttributes {
   if (cookie === undefined) cookie = {}
   if (typeof cookie !== 'object' || cookie === null) throw optionError('cookie must be an object of cookie attributes')
   for (const name of Object.keys(cookie)) {
-    if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead`)
-    if (!COOKIE_KEYS.has(name)) throw optionError(`cookie.${name} is not a supported cookie option (${[...COOKIE_KEYS].join(', ')})`)
+    if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead (and maxTtl with session.options({ maxAge }) for a longer one)`)
+    if (!COOKIE_KEYS.includes(name)) throw optionError(`cookie.${name} is not a supported cookie option (${COOKIE_KEYS.join(', ')})`)
   }
-  const given = cookie as Record<string, unknown>
-  for (const [name, check, expected] of COOKIE_VALUE_CHECKS) {
-    if (given[name] !== undefined && !check(given[name])) throw optionError(`cookie.${name} must be ${expected}`)
-  }
-  const resolved = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: true, ...cookie as SessionCookieOptions }
-  if (resolved.sameSite === 'none' && resolved.secure === false) {
-    throw optionError('cookie.sameSite "none" needs cookie.secure: browsers drop SameSite=None cookies that are not Secure')
-  }
+  const resolved = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: true, ...checkedAttributes(cookie as Record<string, unknown>, 'cookie') }
+  checkSameSite(resolved, 'cookie')
   return resolved
+}
+
+function checkSameSite (attributes: Record<string, unknown>, what: string): void {
+  if (attributes.sameSite === 'none' && attributes.secure === false) {
+    throw optionError(`${what}.sameSite "none" needs secure: browsers drop SameSite=None cookies that are not Secure`)
+  }
 }
 
 export async function resolveOptions (options: EncryptedSessionOptions | undefined): Promise<ResolvedOptions> {
@@ -167,7 +198,7 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   for (const name of Object.keys(options)) {
     if (!TOP_LEVEL.has(name)) throw optionError(`unknown option "${name}"`)
   }
-  const sessionName = options.sessionName ?? 'session'
+  const sessionName = options.sessionName ?? DEFAULT_SESSION_NAME
   if (typeof sessionName !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(sessionName)) {
     throw optionError('sessionName must be a JavaScript identifier (it becomes request[sessionName])')
   }
@@ -175,15 +206,15 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
     throw optionError('cookieName must be a valid cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
   }
-  const ttl = positiveSeconds(options.ttl ?? DEFAULT_TTL, 'ttl')
+  const ttl = positiveWhole(options.ttl ?? DEFAULT_TTL, 'ttl')
+  const maxTtl = positiveWhole(options.maxTtl ?? ttl, 'maxTtl')
+  if (maxTtl < ttl) throw optionError('maxTtl must be at least ttl: it bounds how long a session may choose to live')
   const rolling = options.rolling ?? true
-  let rollingAfter: number | undefined
-  if (rolling === true) rollingAfter = Math.floor(ttl / 4)
-  else if (rolling !== false) {
-    rollingAfter = positiveSeconds(rolling, 'rolling (when a number)')
-    if (rollingAfter >= ttl) throw optionError('rolling must be less than ttl, or the session expires before it is renewed')
+  if (typeof rolling !== 'boolean') {
+    positiveWhole(rolling, 'rolling (when a number)')
+    if (rolling >= ttl) throw optionError('rolling must be less than ttl, or the session expires before it is renewed')
   }
-  const absoluteLifetime = options.absoluteLifetime === undefined ? undefined : positiveSeconds(options.absoluteLifetime, 'absoluteLifetime')
+  const absoluteLifetime = options.absoluteLifetime === undefined ? undefined : positiveWhole(options.absoluteLifetime, 'absoluteLifetime')
   const cookie = cookieOptions(options.cookie)
   const userKey = options.userKey ?? 'current_user'
   if (typeof userKey !== 'string' || userKey === '' || userKey === '__proto__') throw optionError('userKey must be a non-empty string')
@@ -197,7 +228,21 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw optionError('cacheSize must be a whole number of entries, 0 (off) or more')
-  const keys = await keysFrom(options, maxSessionSize)
-  const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]) })
-  return { sessionName, cookieName, keys, ttl, rollingAfter, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize }
+  const configured = await keysFrom(options)
+  // Tokens of one registration never open another's, even under one key: every registration
+  // but the default one encrypts under a key derived for its name. The default keeps the key
+  // itself, so its cookie stays what Python reads and writes.
+  const keys = sessionName === DEFAULT_SESSION_NAME
+    ? configured
+    : await Promise.all(configured.map(async (key) => await hkdf(key, `session ${sessionName}`)))
+  const cookieSecrets = await Promise.all(configured.map(async (key) => base64.encode(await hkdf(key, 'cookie signing'))))
+  const cookieAttributes = (given: Record<string, unknown>): Record<string, unknown> => {
+    const checked = checkedAttributes(given, 'session.options()')
+    checkSameSite({ ...cookie, ...checked }, 'session.options()')
+    return checked
+  }
+  const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]), ttl, maxTtl, cookieAttributes })
+  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize }
 }
+
+export type { CookieOverrides }

@@ -2,9 +2,6 @@
 // plugin asks it, once the reply is ready, whether and what to save.
 import secureJson from 'secure-json-parse'
 
-/** Keys that JSON turns into prototype changes on careless readers; refused as session keys. */
-const FORBIDDEN_KEYS = new Set(['__proto__'])
-
 export type SessionRecord = Record<string, unknown>
 
 /**
@@ -20,6 +17,17 @@ export interface SessionData {
 
 /** Where Flask keeps flashed messages: a list of [category, message] pairs. */
 export const FLASHES_KEY = '_flashes'
+/** Where a session that chose its own lifetime with options({ maxAge }) keeps it, in seconds. */
+export const TTL_KEY = '_ttl'
+
+/** What options() accepts that the session itself acts on; the plugin checks the rest. */
+export interface CookieOverrides {
+  /** Seconds the session lives, enforced on the server too; at most the registration's maxTtl. */
+  maxAge?: number
+  /** The same as a date: the session lives until then. */
+  expires?: Date
+  [attribute: string]: unknown
+}
 
 /** Session behaviour chosen at registration. */
 export interface SessionSettings {
@@ -27,9 +35,25 @@ export interface SessionSettings {
   userKey: string
   /** Keys of an anonymous session that survive login(); every other key is dropped. */
   keepOnLogin: readonly string[]
+  /** Seconds a session lives unless it chose otherwise. */
+  ttl: number
+  /** The longest lifetime a session may choose with options(); ttl when not raised. */
+  maxTtl: number
+  /**
+   * Checks the cookie attributes given to options() and returns those to apply to this
+   * response's cookie (maxAge and expires excluded: the session turns them into its lifetime).
+   * Throws a TypeError for a bad value of a known attribute; unknown keys are dropped.
+   */
+  cookieAttributes: (given: Record<string, unknown>) => Record<string, unknown>
 }
 
-export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({ userKey: 'current_user', keepOnLogin: Object.freeze([]) })
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
+  userKey: 'current_user',
+  keepOnLogin: Object.freeze([]),
+  ttl: 86_400,
+  maxTtl: 86_400,
+  cookieAttributes: () => ({})
+})
 
 export interface SessionInit {
   /** Parsed session data, owned by the session from now on. */
@@ -54,11 +78,37 @@ export interface FlashMessage<Message = unknown> {
 /** The type of the user that login() stores, from the augmented SessionData when it names one. */
 export type SessionUser<Data> = 'current_user' extends keyof Data ? Data['current_user' & keyof Data] : unknown
 
+/**
+ * The data keys an augmented SessionData names, as optional properties (session.visits), beside
+ * the Session's own members; the index signature of the default SessionData is left out, so
+ * that without an augmentation get() and set() stay the typed way in.
+ */
+export type SessionProperties<Data extends object> = {
+  [Key in keyof Data as string extends Key ? never : Key extends keyof Session<Data> ? never : Key]?: Data[Key]
+}
+
 /** What to do with the cookie once the reply is ready. */
 export type SaveDecision =
   | { action: 'keep' }
-  | { action: 'clear' }
-  | { action: 'save', json: string }
+  /** requested: the app emptied the session; otherwise only a refused cookie is cleared. */
+  | { action: 'clear', requested: boolean }
+  | SaveAction
+
+export interface SaveAction {
+  action: 'save'
+  /** The session as JSON: what a cookie token holds. */
+  json: string
+  /** The token's time: now, or the old token's own when only a rotated key re-issues it. */
+  timestamp: number
+  /** Seconds the saved session lives. */
+  ttl: number
+  /** The app changed the data, regenerated, touched or chose options: not housekeeping. */
+  requested: boolean
+  /** Whether the data differs from what came in. */
+  changed: boolean
+  /** regenerate() or login() ran: a store gives the session a new id. */
+  regenerated: boolean
+}
 
 /** What the plugin knows about the token a session came from. */
 export interface SessionOrigin {
@@ -70,21 +120,52 @@ export interface SessionOrigin {
 
 /** The registration's rules for saving, the same for every request. */
 export interface SaveRules {
-  /** Re-issue a token at least this old (seconds); undefined turns rolling renewal off. */
-  rollingAfter: number | undefined
+  /** true: renew at a quarter of the session's ttl; a number: at that many seconds of the default ttl, scaled; false: never. */
+  rolling: boolean | number
   /** Key under which to record the creation time, for an absolute lifetime; undefined: none. */
   createdKey: string | undefined
 }
 
+interface SessionState {
+  data: SessionRecord
+  /** Serialised form of the data as it came in; computed on first use. */
+  baseline: string | undefined
+  /** Whether the data may differ from the baseline: set() ran, or an object was handed out. */
+  mayHaveChanged: boolean
+  touched: boolean
+  regenerated: boolean
+  destroyed: boolean
+  /** A bad cookie came in: clear it unless something is saved over it. */
+  readonly clearIncoming: boolean
+  readonly settings: SessionSettings
+  readonly originText: string | undefined
+  readonly origin: SessionOrigin | undefined
+  /** Cookie attributes options() chose for this response. */
+  cookieAttributes: Record<string, unknown> | undefined
+}
+
 // Private state behind symbols, so that only the plugin reaches it and a user's
-// `session.get('data')` never collides with an internal name.
-// Registered symbols, so a Session from the CommonJS build works with the ESM plugin too.
+// `session.get('data')` never collides with an internal name. Registered symbols, so a
+// Session from the CommonJS build works with the ESM plugin too.
+const kState = Symbol.for('fastify-encrypted-session.state')
 export const kDecide = Symbol.for('fastify-encrypted-session.decide')
 export const kOrigin = Symbol.for('fastify-encrypted-session.origin')
+export const kRecord = Symbol.for('fastify-encrypted-session.record')
+export const kCookieAttributes = Symbol.for('fastify-encrypted-session.cookieAttributes')
 const SESSION_BRAND = Symbol.for('fastify-encrypted-session.Session')
 
-function isObjectValue (value: unknown): boolean {
+function isObjectValue (value: unknown): value is object {
   return typeof value === 'object' && value !== null
+}
+
+/**
+ * Whether a stored user means "nobody", by Python's truthiness: sanic-cookies and Flask apps
+ * sharing the session log out with `None` and test `if session.get('current_user')`, so
+ * null, false, 0, '' and empty objects and arrays are nobody here too.
+ */
+export function isNobody (user: unknown): boolean {
+  if (!isObjectValue(user)) return !(user as boolean)
+  return Array.isArray(user) ? user.length === 0 : Object.keys(user).length === 0
 }
 
 const SUSPECT_KEY = /"(?:__proto__|constructor)":/
@@ -105,10 +186,14 @@ function checkLoadable (json: string): string {
   return json
 }
 
-/** Refuses, before anything is stored, what JSON cannot carry: the error then points at the caller. */
+/**
+ * Refuses, before anything is stored, what JSON cannot carry or reading would refuse: the
+ * error then points at the caller. The entry is checked with its key, as it will be saved, so
+ * that `set('constructor', { prototype: {} })` is caught too.
+ */
 function checkEntry (key: unknown, value: unknown): void {
   if (typeof key !== 'string') throw new TypeError('Session keys must be strings')
-  if (FORBIDDEN_KEYS.has(key)) throw new TypeError(`"${key}" cannot be a session key`)
+  if (key === '__proto__') throw new TypeError('"__proto__" cannot be a session key')
   let serialised: string | undefined
   try {
     serialised = JSON.stringify(value)
@@ -116,34 +201,92 @@ function checkEntry (key: unknown, value: unknown): void {
     throw new TypeError(`Session value for "${key}" cannot be stored as JSON: ${(error as Error).message}`)
   }
   if (serialised === undefined) throw new TypeError(`Session value for "${key}" cannot be stored as JSON (a ${typeof value})`)
-  checkLoadable(serialised)
+  checkLoadable(`{${JSON.stringify(key)}:${serialised}}`)
+}
+
+/** A lifetime a session chose, if it is one the registration allows; else the default ttl. */
+export function lifetimeOf (data: SessionRecord, settings: Pick<SessionSettings, 'ttl' | 'maxTtl'>): number {
+  const chosen = data[TTL_KEY]
+  return Number.isSafeInteger(chosen) && (chosen as number) >= 1 && (chosen as number) <= settings.maxTtl ? chosen as number : settings.ttl
+}
+
+/** Seconds after which a token of a session with this lifetime is re-issued, or undefined. */
+function rollingAfter (rolling: boolean | number, ttl: number, settings: SessionSettings): number | undefined {
+  if (rolling === false) return undefined
+  if (rolling === true) return Math.floor(ttl / 4)
+  // The same share of a chosen lifetime as of the default one.
+  return Math.floor(rolling * ttl / settings.ttl)
+}
+
+// The Session's own members, which property access never treats as data keys.
+const API = new Set<string | symbol>()
+
+/** Property access: data keys read and write the data as get()/set() do; members stay members. */
+const propertyAccess: ProxyHandler<Session> = {
+  get (target, property, receiver) {
+    if (API.has(property) || typeof property === 'symbol') return Reflect.get(target, property, receiver)
+    return target.get.call(receiver, property)
+  },
+  set (target, property, value, receiver) {
+    if (typeof property === 'symbol') return Reflect.set(target, property, value)
+    if (API.has(property)) {
+      const hint = property === 'user' ? "session.login(user) or session.set('user', value)" : `session.set('${property}', value)`
+      throw new TypeError(`"${property}" is part of the session's API and cannot be assigned; use ${hint}`)
+    }
+    target.set.call(receiver, property, value)
+    return true
+  },
+  deleteProperty (target, property) {
+    if (typeof property === 'symbol') return Reflect.deleteProperty(target, property)
+    if (API.has(property)) throw new TypeError(`"${property}" is part of the session's API and cannot be deleted`)
+    target.delete(property)
+    return true
+  },
+  has (target, property) {
+    return API.has(property) || typeof property === 'symbol' ? Reflect.has(target, property) : Object.hasOwn(target[kState].data, property)
+  },
+  ownKeys (target) {
+    return Object.keys(target[kState].data)
+  },
+  getOwnPropertyDescriptor (target, property) {
+    if (typeof property === 'symbol') return Reflect.getOwnPropertyDescriptor(target, property)
+    const { data } = target[kState]
+    if (!Object.hasOwn(data, property)) return undefined
+    return { value: data[property], writable: true, enumerable: true, configurable: true }
+  },
+  defineProperty (target, property, descriptor) {
+    if (typeof property === 'symbol') return Reflect.defineProperty(target, property, descriptor)
+    if (!('value' in descriptor) || API.has(property)) {
+      throw new TypeError(`Session property "${property}" can only be assigned a value`)
+    }
+    target.set(property, descriptor.value)
+    return true
+  }
 }
 
 export class Session<Data extends object = SessionData> {
-  /** True when no valid session cookie came with the request. */
-  readonly isNew: boolean
-  #data: SessionRecord
-  /** Serialised form of the data as it came in; computed on first use. */
-  #baseline: string | undefined
-  /** Whether the data may differ from the baseline: set() ran, or an object was handed out. */
-  #mayHaveChanged = false
-  #touched = false
-  #destroyed = false
-  /** A bad cookie came in: clear it unless something is saved over it. */
-  readonly #clearIncoming: boolean
-  readonly #settings: SessionSettings
-  readonly #originText: string | undefined
-  readonly [kOrigin]: SessionOrigin | undefined
+  declare readonly [kState]: SessionState
 
   constructor (init: SessionInit = {}) {
     const { data = {}, origin, originText, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS } = init
-    this.#originText = originText
-    this.#data = data
-    this[kOrigin] = origin
-    this.isNew = origin === undefined
-    this.#baseline = origin === undefined ? '{}' : undefined
-    this.#clearIncoming = hadBadCookie
-    this.#settings = settings
+    const state: SessionState = {
+      data,
+      baseline: origin === undefined ? '{}' : undefined,
+      mayHaveChanged: false,
+      touched: false,
+      regenerated: false,
+      destroyed: false,
+      clearIncoming: hadBadCookie,
+      settings,
+      originText,
+      origin,
+      cookieAttributes: undefined
+    }
+    // Not enumerable: console.log(session) shows no internals.
+    Object.defineProperty(this, kState, { value: state, writable: false, enumerable: false, configurable: true })
+    // Data keys also as properties (session.cart = x), as @fastify/session and secure-session
+    // allow and as @fastify/csrf-protection and passport use it.
+    return new Proxy(this, propertyAccess as unknown as ProxyHandler<this>)
   }
 
   get [SESSION_BRAND] (): true { return true }
@@ -152,16 +295,17 @@ export class Session<Data extends object = SessionData> {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SESSION_BRAND] === true
   }
 
-  #willChange (): void {
-    this.#baseline ??= JSON.stringify(this.#data)
-    this.#mayHaveChanged = true
+  /** True when no valid session cookie came with the request. */
+  get isNew (): boolean {
+    return this[kState].origin === undefined
   }
 
   get<Key extends keyof Data & string> (key: Key): Data[Key] | undefined {
-    if (!Object.hasOwn(this.#data, key)) return undefined
-    const value = this.#data[key]
+    const state = this[kState]
+    if (!Object.hasOwn(state.data, key)) return undefined
+    const value = state.data[key]
     // The caller may change a nested value in place; that counts as a change.
-    if (isObjectValue(value)) this.#willChange()
+    if (isObjectValue(value)) willChange(state)
     return value as Data[Key]
   }
 
@@ -171,69 +315,134 @@ export class Session<Data extends object = SessionData> {
       return
     }
     checkEntry(key, value)
-    this.#willChange()
-    this.#data[key] = value
+    const state = this[kState]
+    willChange(state)
+    state.data[key] = value
   }
 
   has (key: keyof Data & string): boolean {
-    return Object.hasOwn(this.#data, key)
+    return Object.hasOwn(this[kState].data, key)
   }
 
   delete (key: keyof Data & string): void {
-    if (!Object.hasOwn(this.#data, key)) return
-    this.#willChange()
-    delete this.#data[key]
+    if (typeof key !== 'string') {
+      throw new TypeError('session.delete(key) removes one key; to end the session use session.destroy()')
+    }
+    const state = this[kState]
+    if (!Object.hasOwn(state.data, key)) return
+    willChange(state)
+    delete state.data[key]
   }
 
   /** Removes every key; an empty session is not stored, so its cookie is cleared. */
   clear (): void {
-    this.#willChange()
-    this.#data = {}
+    const state = this[kState]
+    willChange(state)
+    state.data = {}
   }
 
-  /** Empties the session and expires its cookie. */
+  /** Empties the session and expires its cookie (and, in a store, deletes its record). */
   destroy (): void {
     this.clear()
-    this.#destroyed = true
+    this[kState].destroyed = true
+  }
+
+  /**
+   * A fresh session (a new token, and in a store a new id) holding only the named keys, as
+   * passport and csrf-protection call it. Nothing waits: the promise and the callback are for
+   * callers written against stores that do I/O here.
+   */
+  regenerate (keep?: readonly string[] | ((error?: Error) => void), callback?: (error?: Error) => void): Promise<void> {
+    if (typeof keep === 'function') {
+      callback = keep
+      keep = undefined
+    }
+    if (keep !== undefined && (!Array.isArray(keep) || !keep.every((key) => typeof key === 'string'))) {
+      throw new TypeError('session.regenerate(keys) takes an array of the keys to keep')
+    }
+    const state = this[kState]
+    const kept: SessionRecord = {}
+    for (const key of keep ?? []) {
+      if (Object.hasOwn(state.data, key)) kept[key] = state.data[key]
+    }
+    willChange(state)
+    state.data = kept
+    state.regenerated = true
+    callback?.()
+    return Promise.resolve()
+  }
+
+  /**
+   * Cookie attributes for this response (domain, path, secure, sameSite, httpOnly, partitioned,
+   * priority), and the session's lifetime: `maxAge` in seconds or `expires` as a date, for
+   * "remember me". A lifetime is kept in the session and enforced on the server, up to the
+   * registration's maxTtl. Keys this plugin does not know (other plugins pass their own) are
+   * ignored.
+   */
+  options (options: CookieOverrides): void {
+    if (!isObjectValue(options)) throw new TypeError('session.options() takes an object of cookie options')
+    const state = this[kState]
+    const { settings } = state
+    const { maxAge, expires } = options
+    let lifetime: number | undefined
+    if (maxAge !== undefined) {
+      if (!Number.isSafeInteger(maxAge) || maxAge < 1) throw new TypeError('maxAge must be a whole number of seconds, 1 or more')
+      lifetime = maxAge
+    } else if (expires !== undefined) {
+      if (!(expires instanceof Date) || Number.isNaN(expires.getTime())) throw new TypeError('expires must be a valid Date')
+      lifetime = Math.ceil((expires.getTime() - Date.now()) / 1000)
+      if (lifetime < 1) throw new TypeError('expires must lie in the future')
+    }
+    if (lifetime !== undefined && lifetime > settings.maxTtl) {
+      throw new RangeError(`a session lifetime of ${lifetime} s is longer than the registration allows (maxTtl ${settings.maxTtl} s); raise maxTtl to allow it`)
+    }
+    state.cookieAttributes = { ...state.cookieAttributes, ...settings.cookieAttributes(options as Record<string, unknown>) }
+    if (lifetime === undefined) return
+    willChange(state)
+    if (lifetime === settings.ttl) delete state.data[TTL_KEY]
+    else state.data[TTL_KEY] = lifetime
+    // A new lifetime starts now, as the cookie's Max-Age does.
+    state.touched = true
   }
 
   /**
    * Stores the user under the user key (default current_user) in a session that keeps none of
-   * the anonymous keys except those named by keepOnLogin, and issues a fresh token: on a change
-   * of privilege nothing from before should carry over unasked (OWASP session management).
+   * the anonymous keys except those named by keepOnLogin, and issues a fresh token (in a store,
+   * a new id): on a change of privilege nothing from before should carry over unasked (OWASP
+   * session management). A user Python would call false (null, false, 0, '', {} or []) is
+   * refused: it would read as nobody.
    */
   login (user: SessionUser<Data>): void {
-    const { userKey, keepOnLogin } = this.#settings
-    checkEntry(userKey, user)
-    const kept: SessionRecord = {}
-    for (const key of keepOnLogin) {
-      if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
+    const { userKey, keepOnLogin } = this[kState].settings
+    if (isNobody(user)) {
+      throw new TypeError(`login() needs a user; ${JSON.stringify(user) ?? String(user)} reads as nobody (as in Python), use logout() to log out`)
     }
-    this.#willChange()
-    this.#data = kept
-    this.#data[userKey] = user
-    this.#touched = true
+    checkEntry(userKey, user)
+    void this.regenerate(keepOnLogin)
+    this[kState].data[userKey] = user
   }
 
-  /** Empties the session, so its cookie is cleared. */
+  /** Empties the session, so its cookie is cleared (and, in a store, its record deleted). */
   logout (): void {
-    this.clear()
+    this.destroy()
   }
 
-  /** The logged-in user, or undefined. */
+  /** The logged-in user, or undefined; a stored null, false, 0, '', {} or [] is nobody. */
   get user (): SessionUser<Data> | undefined {
-    return this.get(this.#settings.userKey as keyof Data & string) as SessionUser<Data> | undefined
+    const user = this.get(this[kState].settings.userKey as keyof Data & string)
+    return isNobody(user) ? undefined : user as SessionUser<Data>
   }
 
   /** Adds a message for a later request, stored as Flask stores flash() messages. */
   flash (category: string, message: unknown): void {
     if (typeof category !== 'string') throw new TypeError('A flash category must be a string')
-    checkEntry(FLASHES_KEY, message)
-    const stored = this.#data[FLASHES_KEY]
+    checkEntry(FLASHES_KEY, [[category, message]])
+    const state = this[kState]
+    const stored = state.data[FLASHES_KEY]
     const list = Array.isArray(stored) ? stored : []
-    this.#willChange()
+    willChange(state)
     list.push([category, message])
-    this.#data[FLASHES_KEY] = list
+    state.data[FLASHES_KEY] = list
   }
 
   /**
@@ -242,7 +451,8 @@ export class Session<Data extends object = SessionData> {
    * (a hand-edited or foreign session) are dropped.
    */
   flashes<Message = string> (category?: string): Array<FlashMessage<Message>> {
-    const stored = this.#data[FLASHES_KEY]
+    const state = this[kState]
+    const stored = state.data[FLASHES_KEY]
     if (stored === undefined) return []
     const taken: Array<FlashMessage<Message>> = []
     const kept: unknown[] = []
@@ -251,51 +461,87 @@ export class Session<Data extends object = SessionData> {
       if (category === undefined || entry[0] === category) taken.push({ category: entry[0], message: entry[1] as Message })
       else kept.push(entry)
     }
-    this.#willChange()
-    if (kept.length === 0) delete this.#data[FLASHES_KEY]
-    else this.#data[FLASHES_KEY] = kept
+    willChange(state)
+    if (kept.length === 0) delete state.data[FLASHES_KEY]
+    else state.data[FLASHES_KEY] = kept
     return taken
   }
 
   /** Re-issues the cookie (a fresh timestamp, so a fresh ttl) even if nothing changed. */
   touch (): void {
-    this.#touched = true
+    this[kState].touched = true
   }
 
   /** A plain copy of the data, as it would be stored. */
   data (): Data {
-    return JSON.parse(JSON.stringify(this.#data)) as Data
+    return JSON.parse(JSON.stringify(this[kState].data)) as Data
+  }
+
+  /** JSON.stringify(session) gives the data. */
+  toJSON (): Data {
+    return this.data()
   }
 
   /** Whether the data now differs from what came in, compared in serialised form. */
   get changed (): boolean {
-    return this.#destroyed || (this.#mayHaveChanged && JSON.stringify(this.#data) !== this.#baseline)
+    const state = this[kState]
+    return state.destroyed || (state.mayHaveChanged && JSON.stringify(state.data) !== state.baseline)
   }
 
   get destroyed (): boolean {
-    return this.#destroyed
+    return this[kState].destroyed
+  }
+
+  /** @internal The data itself, for a backend that saves it key by key. */
+  get [kRecord] (): SessionRecord {
+    return this[kState].data
+  }
+
+  /** @internal The token this session came from, if any. */
+  get [kOrigin] (): SessionOrigin | undefined {
+    return this[kState].origin
+  }
+
+  /** @internal Cookie attributes chosen with options() for this response. */
+  get [kCookieAttributes] (): Record<string, unknown> | undefined {
+    return this[kState].cookieAttributes
   }
 
   /** @internal What the plugin should do with the cookie. */
   [kDecide] (now: number, rules: SaveRules): SaveDecision {
+    const state = this[kState]
+    const { data, origin, settings } = state
     // An empty session is not stored: its cookie, if one came, is cleared (as Flask does).
-    if (Object.keys(this.#data).length === 0) {
-      return this.isNew && !this.#clearIncoming ? { action: 'keep' } : { action: 'clear' }
+    if (Object.keys(data).length === 0) {
+      if (origin !== undefined || state.destroyed) return { action: 'clear', requested: true }
+      return state.clearIncoming ? { action: 'clear', requested: false } : { action: 'keep' }
     }
-    const json = this.#mayHaveChanged ? JSON.stringify(this.#data) : undefined
-    const changed = json !== undefined && json !== this.#baseline
-    const origin = this[kOrigin]
-    const renew = this.#touched || (origin !== undefined && (
-      // Opened with an old key: re-issue under the current one.
-      origin.keyIndex !== 0 ||
-      (rules.rollingAfter !== undefined && now - origin.timestamp >= rules.rollingAfter)))
-    if (!changed && !renew) return { action: 'keep' }
-    if (rules.createdKey !== undefined && typeof this.#data[rules.createdKey] !== 'number') {
-      this.#data[rules.createdKey] = now
-      return { action: 'save', json: checkLoadable(JSON.stringify(this.#data)) }
+    const json = state.mayHaveChanged ? JSON.stringify(data) : undefined
+    const changed = json !== undefined && json !== state.baseline
+    const requested = changed || state.touched || state.regenerated
+    const ttl = lifetimeOf(data, settings)
+    const renewAfter = rollingAfter(rules.rolling, ttl, settings)
+    const rollingDue = origin !== undefined && renewAfter !== undefined && now - origin.timestamp >= renewAfter
+    // Opened with an old key: re-issued under the current one, but as old as it was.
+    const rotated = origin !== undefined && origin.keyIndex !== 0
+    if (!requested && !rollingDue && !rotated) return { action: 'keep' }
+    const timestamp = requested || rollingDue || origin === undefined ? now : origin.timestamp
+    let text: string
+    if (rules.createdKey !== undefined && typeof data[rules.createdKey] !== 'number') {
+      data[rules.createdKey] = now
+      text = checkLoadable(JSON.stringify(data))
+    } else {
+      // Unchanged, so renewing: the text that came, as it came. A renewal needs an origin, and
+      // a session with an origin has its text.
+      text = changed ? checkLoadable(json) : state.originText ?? JSON.stringify(data)
     }
-    // Unchanged, so renewing: the text that came, as it came. A renewal needs an origin, and
-    // a session with an origin has its text.
-    return { action: 'save', json: changed ? checkLoadable(json) : this.#originText as string }
+    return { action: 'save', json: text, timestamp, ttl, requested, changed, regenerated: state.regenerated }
   }
 }
+
+function willChange (state: SessionState): void {
+  state.baseline ??= JSON.stringify(state.data)
+  state.mayHaveChanged = true
+}
+
+for (const name of Object.getOwnPropertyNames(Session.prototype)) API.add(name)

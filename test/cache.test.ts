@@ -42,7 +42,7 @@ t.test('the codec cache holds at most cacheSize entries, least recently used out
 })
 
 t.test('the codec cache holds at most cacheSize KB', async (t) => {
-  const { app } = await buildApp({ key: KEY, cacheSize: 50 }, routes)
+  const { app } = await buildApp({ key: KEY, cacheSize: 50, maxSessionSize: 12_800 }, routes)
   const tokens: string[] = []
   for (let i = 0; i < 6; i++) tokens.push(await app.encodeSession({ blob: 'x'.repeat(5000), i }))
   const verifies = countVerifies(t)

@@ -134,7 +134,8 @@ t.test('flash messages, stored as Flask stores them', async (t) => {
 })
 
 t.test('big sessions: split across session.0, session.1, ... and joined on read', async (t) => {
-  const { app, logs } = await buildApp({ key: KEY }, (app) => {
+  // Chunks are opt-in: the default maxSessionSize keeps a session in one cookie.
+  const { app, logs } = await buildApp({ key: KEY, maxSessionSize: 12_800 }, (app) => {
     app.post('/store', async (request) => {
       request.session.set('blob', (request.body as { blob: string }).blob)
       return {}

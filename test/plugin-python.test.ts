@@ -45,3 +45,37 @@ t.test('cookies cross between the plugin and Python', { skip }, async (t) => {
   const [reissued] = runFernetTool<Answer>([{ op: 'decrypt', keys: [key], token: setCookie(rotated)?.value as string }])
   t.equal(Buffer.from(reissued?.data as string, 'base64').toString('utf8'), '{"visits":2}', 're-issued under the new key, readable by Python')
 })
+
+t.test('a Python logout (current_user = None) is nobody here too', { skip }, async (t) => {
+  const key = Fernet.generateKey()
+  const { app } = await buildApp({ key }, (app) => {
+    app.get('/me', { preHandler: app.requireLogin }, async (request) => ({ user: request.session.user }))
+  })
+  const [loggedOut, loggedIn] = runFernetTool<Answer>([
+    { op: 'encrypt', keys: [key], data: b64('{"current_user": null, "cart": [1, 2]}') },
+    { op: 'encrypt', keys: [key], data: b64('{"current_user": {"id": 7}}') }
+  ])
+  t.equal((await app.inject({ url: '/me', cookies: { session: loggedOut?.token as string } })).statusCode, 401, 'None is nobody, as sanic-cookies reads it')
+  t.same((await app.inject({ url: '/me', cookies: { session: loggedIn?.token as string } })).json(), { user: { id: 7 } })
+})
+
+t.test('a second registration\'s key is what Python\'s HKDF derives, so Python can share it too', { skip }, async (t) => {
+  const key = Fernet.generateKey()
+  const { app } = await buildApp({ key, sessionName: 'staff' }, (app) => {
+    app.get('/', async (request) => {
+      const staff = (request as unknown as { staff: typeof request.session }).staff
+      staff.set('seen', (staff.get('seen') ?? 0) + 1)
+      return staff.data()
+    })
+  })
+  const [derived] = runFernetTool<{ key: string }>([{ op: 'hkdf', keys: [key], info: 'fastify-encrypted-session/1 session staff' }])
+  const cookie = setCookie(await app.inject('/'), 'staff')?.value as string
+  const [decrypted, underKey] = runFernetTool<Answer>([
+    { op: 'decrypt', keys: [derived?.key as string], token: cookie },
+    { op: 'decrypt', keys: [key], token: cookie }
+  ])
+  t.equal(Buffer.from(decrypted?.data as string, 'base64').toString('utf8'), '{"seen":1}', 'Python opens the staff cookie with HKDF(SHA256, info "fastify-encrypted-session/1 session staff") of the key')
+  t.equal(underKey?.error, 'InvalidToken', 'and not with the key itself')
+  const [minted] = runFernetTool<Answer>([{ op: 'encrypt', keys: [derived?.key as string], data: b64('{"seen": 41}') }])
+  t.same((await app.inject({ url: '/', cookies: { staff: minted?.token as string } })).json(), { seen: 42 }, 'a token Python made under the derived key opens')
+})

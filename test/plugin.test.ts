@@ -4,6 +4,8 @@ import fastifyCookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import encryptedSession, { CREATED_KEY, Fernet, Session, deriveKey, encryptedSession as named } from '../index.js'
 import { buildApp, isCleared, setCookie } from './helpers/app.js'
+import { keyBytes } from '../lib/fernet.js'
+import { hkdf } from '../lib/hkdf.js'
 
 const KEY = Fernet.generateKey()
 const OLD_KEY = Fernet.generateKey()
@@ -172,7 +174,8 @@ t.test('the session API', async (t) => {
   t.ok(isCleared(expired), 'destroy() expires the cookie')
   t.equal(expired?.path, '/', 'with the same path, so the browser drops the right cookie')
 
-  t.equal((await app.inject('/destroy-new')).headers['set-cookie'], undefined, 'destroying a session that had no cookie sets none')
+  const destroyedNew = setCookie(await app.inject('/destroy-new'))
+  t.ok(isCleared(destroyedNew), 'destroy() clears the cookie even when the request brought none, as a secure-session user expects of a logout')
 
   const touched = await app.inject({ url: '/touch', cookies: { session: token } })
   t.same(touched.json(), { changed: false })
@@ -347,7 +350,10 @@ t.test('several sessions, each with its own name, cookie and key', async (t) => 
   const user = setCookie(first, 'session')
   const admin = setCookie(first, 'admin')
   t.same(await plaintextOf(user?.value as string, KEY), { who: 'user' })
-  t.same(await plaintextOf(admin?.value as string, OLD_KEY), { who: 'admin' })
+  // A registration other than the default one encrypts under a key derived for its name.
+  const adminKey = Buffer.from(await hkdf(keyBytes(OLD_KEY), 'session admin')).toString('base64url')
+  t.same(await plaintextOf(admin?.value as string, adminKey), { who: 'admin' })
+  await t.rejects(plaintextOf(admin?.value as string, OLD_KEY), 'not under the configured key itself')
   t.equal(admin?.maxAge, 60, 'its own ttl')
   t.same((await app.inject({ url: '/read', cookies: { session: user?.value as string, admin: admin?.value as string } })).json(), { user: 'user', admin: 'admin' })
   t.same((await app.inject({ url: '/read', cookies: { session: admin?.value as string, admin: user?.value as string } })).json(), { user: null, admin: null }, 'swapped cookies open nothing')
@@ -388,9 +394,13 @@ t.test('keys: one, a list, a comma-separated string, bytes, or a derived passphr
   const single = await buildApp({ key: new Uint8Array(Buffer.from(KEY, 'base64url')) }, counter)
   t.same(await plaintextOf(setCookie(await single.app.inject('/'))?.value as string, KEY), { visits: 1 }, 'one key as bytes')
 
-  const derivedKey = await deriveKey('a long passphrase', 'sixteen+ bytes salt', { iterations: 1000 })
-  const derived = await buildApp({ secret: 'a long passphrase', salt: 'sixteen+ bytes salt', iterations: 1000 }, counter)
+  const passphrase = 'a passphrase of thirty-two bytes!'
+  const derivedKey = await deriveKey(passphrase, 'sixteen+ bytes salt', { iterations: 1000 })
+  const derived = await buildApp({ secret: passphrase, salt: 'sixteen+ bytes salt', iterations: 1000 }, counter)
   t.same(await plaintextOf(setCookie(await derived.app.inject('/'))?.value as string, derivedKey), { visits: 1 }, 'secret + salt through deriveKey')
+  const saltBytes = new TextEncoder().encode('sixteen+ bytes salt')
+  const fromBytes = await buildApp({ secret: passphrase, salt: saltBytes, iterations: 1000 }, counter)
+  t.same(await plaintextOf(setCookie(await fromBytes.app.inject('/'))?.value as string, derivedKey), { visits: 1 }, 'a salt given as bytes, as deriveKey takes it, derives the same key')
 })
 
 t.test('options are checked at registration, and a key is never echoed', async (t) => {
@@ -405,9 +415,14 @@ t.test('options are checked at registration, and a key is never echoed', async (
     ['key of a wrong type', { key: 42 }, /key must be a Fernet key, an array/],
     ['key and secret', { key: KEY, secret: 's' }, /either key or secret/],
     ['salt with key', { key: KEY, salt: 'x'.repeat(16) }, /salt and iterations go with secret/],
-    ['secret without salt', { secret: 'pass' }, /secret needs a salt/],
-    ['empty secret', { secret: '', salt: 'x'.repeat(16) }, /secret must be a non-empty string/],
-    ['short salt', { secret: 'pass', salt: 'short' }, /salt must be at least 16 bytes/],
+    ['secret without salt', { secret: 'p'.repeat(32) }, /secret needs a salt/],
+    ['salt of a wrong type', { secret: 'p'.repeat(32), salt: 16 }, /secret needs a salt: a string or bytes/],
+    ['empty secret', { secret: '', salt: 'x'.repeat(16) }, /secret must be a passphrase of at least 32 bytes/],
+    ['secret under 32 bytes, as secure-session refuses it', { secret: 'p'.repeat(31), salt: 'x'.repeat(16) }, /secret must be a passphrase of at least 32 bytes/],
+    ['secret not a string', { secret: 42, salt: 'x'.repeat(16) }, /secret must be a passphrase/],
+    ['short salt', { secret: 'p'.repeat(32), salt: 'short' }, /salt must be at least 16 bytes/],
+    ['maxTtl below ttl', { key: KEY, ttl: 100, maxTtl: 99 }, /maxTtl must be at least ttl/],
+    ['maxTtl of a wrong type', { key: KEY, maxTtl: '30d' }, /maxTtl must be a whole number of seconds/],
     ['unknown option', { key: KEY, tll: 5 }, /unknown option "tll"/],
     ['ttl zero', { key: KEY, ttl: 0 }, /ttl must be a whole number of seconds/],
     ['ttl fraction', { key: KEY, ttl: 1.5 }, /ttl must be/],
@@ -419,7 +434,7 @@ t.test('options are checked at registration, and a key is never echoed', async (
     ['cookie not an object', { key: KEY, cookie: 'secure' }, /cookie must be an object/],
     ['cookie.maxAge', { key: KEY, cookie: { maxAge: 5 } }, /cookie.maxAge is set from ttl/],
     ['cookie.signed', { key: KEY, cookie: { signed: true } }, /cookie.signed is not a supported cookie option/],
-    ['SameSite=None without Secure', { key: KEY, cookie: { sameSite: 'none', secure: false } }, /needs cookie.secure/],
+    ['SameSite=None without Secure', { key: KEY, cookie: { sameSite: 'none', secure: false } }, /cookie.sameSite "none" needs secure/],
     ['cookie.domain', { key: KEY, cookie: { domain: 5 } }, /cookie.domain must be a non-empty string/],
     ['cookie.path', { key: KEY, cookie: { path: 'app' } }, /cookie.path must be a string starting with \//],
     ['cookie.secure', { key: KEY, cookie: { secure: 'yes' } }, /cookie.secure must be true, false or 'auto'/],

@@ -1,23 +1,17 @@
-// Session data to and from Fernet tokens of plain JSON: the format Python session libraries
-// (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and write.
+// The session inside the cookie: a Fernet token of the session's plain JSON, the format Python
+// session libraries (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and
+// write. Verified tokens are remembered, so a returning cookie costs no cryptography.
 import secureJson from 'secure-json-parse'
-import { type Fernet, type InvalidTokenReason, MultiFernet, ageProblem } from './fernet.js'
 import { LRUCache } from 'lru-cache'
-import { Session, type SessionRecord, type SessionSettings } from './session.js'
+import { type SessionBackend, type SessionFailure, SessionTooLarge } from './backend.js'
+import { Fernet, type InvalidTokenReason, MultiFernet, ageProblem, tokenTextLength } from './fernet.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings, lifetimeOf } from './session.js'
 
-/** Why a cookie gave a fresh session instead of its data; logged at debug level. */
-export type SessionFailure =
-  | InvalidTokenReason
-  | 'not-utf8'
-  | 'not-json'
-  | 'forbidden-key' // __proto__ or constructor.prototype, which could pollute prototypes
-  | 'not-object'
-  | 'lifetime-exceeded'
-
-export interface SessionCodecOptions {
-  /** Fernet instances built with maxTokenLength as their bound; the first encrypts. */
-  keys: Fernet[]
-  ttl: number
+export interface CookieBackendOptions {
+  /** Raw keys; the first encrypts. */
+  keys: Uint8Array[]
+  /** Longest token, in characters: sealing refuses to exceed it, opening refuses before decoding. */
+  maxSessionSize: number
   absoluteLifetime: number | undefined
   createdKey: string
   settings: SessionSettings
@@ -33,6 +27,7 @@ interface VerifiedToken {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+const textEncoder = new TextEncoder()
 
 /**
  * Memory allowed per entry of cacheSize, on average: a typical session (a 228-character token
@@ -46,37 +41,71 @@ function weightOf (verified: VerifiedToken, token: string): number {
   return 2 * (token.length + verified.text.length) + 160
 }
 
-export class SessionCodec {
+/** Session data from JSON text, or why the text holds none; refuses what could pollute prototypes. */
+export function parseSessionJson (text: string): SessionRecord | SessionFailure {
+  let data: unknown
+  try {
+    data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+  } catch (error) {
+    return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'not-object'
+  return data as SessionRecord
+}
+
+/** Text from decrypted bytes, or undefined when they are not UTF-8. */
+export function decodeUtf8 (bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+export class CookieBackend implements SessionBackend {
   readonly #fernet: MultiFernet
-  readonly #ttl: number
+  readonly #maxSessionSize: number
   readonly #absoluteLifetime: number | undefined
   readonly #createdKey: string
   readonly #settings: SessionSettings
   // Verified tokens, least recently used first out, bounded by count and by memory.
   readonly #cache: LRUCache<string, VerifiedToken> | undefined
 
-  constructor (options: SessionCodecOptions) {
-    this.#fernet = new MultiFernet(options.keys)
+  constructor (options: CookieBackendOptions) {
+    this.#maxSessionSize = options.maxSessionSize
+    this.#fernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: options.maxSessionSize })))
     this.#settings = options.settings
     this.#cache = options.cacheSize > 0
       ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: weightOf })
       : undefined
-    this.#ttl = options.ttl
     this.#absoluteLifetime = options.absoluteLifetime
     this.#createdKey = options.createdKey
   }
 
-  /** A new, empty session with this codec's settings. */
   fresh (hadBadCookie = false): Session {
     return new Session({ hadBadCookie, settings: this.#settings })
   }
 
-  async seal (json: string, now: number): Promise<string> {
-    const token = await this.#fernet.encryptAtTime(json, now)
+  async #seal (json: string, timestamp: number): Promise<string> {
+    // Checked before any cryptography: a session too large for its cookies is not sealed.
+    const size = tokenTextLength(textEncoder.encode(json).length)
+    if (size > this.#maxSessionSize) throw new SessionTooLarge(size, this.#maxSessionSize)
+    const token = await this.#fernet.encryptAtTime(json, timestamp)
     // The next request brings this token back: remember it as verified.
-    const verified = { text: json, timestamp: now, keyIndex: 0 }
-    this.#cache?.set(token, verified)
+    this.#cache?.set(token, { text: json, timestamp, keyIndex: 0 })
     return token
+  }
+
+  async save (_session: Session, action: SaveAction): Promise<string> {
+    return await this.#seal(action.json, action.timestamp)
+  }
+
+  end (): undefined {
+    return undefined
+  }
+
+  async encode (data: SessionRecord, now: number): Promise<string> {
+    return await this.#seal(JSON.stringify(data), now)
   }
 
   /**
@@ -88,7 +117,7 @@ export class SessionCodec {
     if (known === undefined) return undefined
     // Fernet's own ttl and skew rules, applied to the remembered timestamp. An expired token
     // never comes back; one from the future may, once the clock catches up.
-    const problem = ageProblem(known.timestamp, this.#ttl, now)
+    const problem = ageProblem(known.timestamp, this.#settings.maxTtl, now)
     if (problem === 'expired') return this.#forget(token, problem)
     if (problem !== undefined) return problem
     const session = this.#sessionOf(known, now)
@@ -100,23 +129,21 @@ export class SessionCodec {
     return reason
   }
 
-  /** The session a token holds, or why it holds none. Never throws for a bad token. */
+  /** The session a token holds, or why it holds none. Never rejects. */
   async open (token: string, now: number): Promise<Session | SessionFailure> {
     const known = this.lookup(token, now)
     if (known !== undefined) return known
     let reason: InvalidTokenReason = 'malformed'
     let opened
     try {
-      opened = await this.#fernet.decryptDetailed(token, { ttl: this.#ttl, now, onInvalid: (why) => { reason = why } })
+      // The longest lifetime any session may have; a session's own is checked once it is read.
+      opened = await this.#fernet.decryptDetailed(token, { ttl: this.#settings.maxTtl, now, onInvalid: (why) => { reason = why } })
     } catch {
       return reason
     }
-    let verified: VerifiedToken
-    try {
-      verified = { text: utf8.decode(opened.plaintext), timestamp: opened.timestamp, keyIndex: opened.keyIndex }
-    } catch {
-      return 'not-utf8'
-    }
+    const text = decodeUtf8(opened.plaintext)
+    if (text === undefined) return 'not-utf8'
+    const verified: VerifiedToken = { text, timestamp: opened.timestamp, keyIndex: opened.keyIndex }
     const session = this.#sessionOf(verified, now)
     // Remembered only once it opens a usable session: nothing is kept of a refused token.
     if (typeof session !== 'string') this.#cache?.set(token, verified)
@@ -124,20 +151,15 @@ export class SessionCodec {
   }
 
   #sessionOf (verified: VerifiedToken, now: number): Session | SessionFailure {
-    let data: unknown
-    try {
-      data = secureJson.parse(verified.text, undefined, { protoAction: 'error', constructorAction: 'error' })
-    } catch (error) {
-      return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
-    }
-    if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'not-object'
-    const record = data as SessionRecord
-    const created = record[this.#createdKey]
+    const data = parseSessionJson(verified.text)
+    if (typeof data === 'string') return data
+    if (now - verified.timestamp > lifetimeOf(data, this.#settings)) return 'expired'
+    const created = data[this.#createdKey]
     if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
       return 'lifetime-exceeded'
     }
     return new Session({
-      data: record,
+      data,
       origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex },
       originText: verified.text,
       settings: this.#settings

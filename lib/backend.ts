@@ -1,0 +1,42 @@
+// What the plugin's hooks need of a backend: the cookie backend keeps the session in the cookie
+// (lib/cookie-backend.ts), the store backend keeps it in a store with only a token of its id in
+// the cookie (lib/store-backend.ts). The hooks in index.ts are the same for both.
+import type { InvalidTokenReason } from './fernet.js'
+import type { SaveAction, Session, SessionRecord } from './session.js'
+
+/** Why a cookie gave a fresh session instead of its data; logged at debug level. */
+export type SessionFailure =
+  | InvalidTokenReason
+  | 'not-utf8'
+  | 'not-json'
+  | 'forbidden-key' // __proto__ or constructor.prototype, which could pollute prototypes
+  | 'not-object'
+  | 'lifetime-exceeded'
+  | 'not-an-id' // an authentic token that holds no session id (store mode)
+  | 'no-record' // the store has no record for the id: expired, deleted or revoked
+
+/** What a save gives the cookie: a new token, null to clear it, undefined to leave it as it is. */
+export type CookieUpdate = string | null | undefined
+
+export interface SessionBackend {
+  /** A new, empty session. */
+  fresh: (hadBadCookie?: boolean) => Session
+  /** The session a remembered token holds, at once; undefined when open() must be asked. */
+  lookup: (token: string, now: number) => Session | SessionFailure | undefined
+  /** The session a cookie's token holds, or why it holds none. Rejects only when a store fails. */
+  open: (token: string, now: number) => Promise<Session | SessionFailure>
+  /** Saves or renews the session, and gives what its cookie becomes. */
+  save: (session: Session, action: SaveAction) => Promise<CookieUpdate>
+  /** Ends a session the app emptied: a store deletes its record. Undefined: nothing to wait for. */
+  end: (session: Session) => Promise<void> | undefined
+  /** A token for data given outside a request (encodeSession). */
+  encode: (data: SessionRecord, now: number) => Promise<string>
+}
+
+/** The session is larger than the cookie can carry: not saved, logged by the plugin. */
+export class SessionTooLarge extends Error {
+  constructor (readonly size: number, readonly maxSessionSize: number) {
+    super(`the session token would be ${size} characters, more than maxSessionSize (${maxSessionSize})`)
+    this.name = 'SessionTooLarge'
+  }
+}
