@@ -6,7 +6,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$root"
-tarball="$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n 1)"
+# npm pack builds first (a lifecycle script): keep its output, and show it if anything fails.
+if ! npm pack --pack-destination "$work" > "$work/pack.log" 2>&1; then
+  echo 'npm pack failed:' >&2; cat "$work/pack.log" >&2; exit 1
+fi
+tarballs=("$work"/*.tgz)
+[[ ${#tarballs[@]} == 1 && -f ${tarballs[0]} ]] || { echo "npm pack made no single tarball in $work" >&2; exit 1; }
+tarball="$(basename "${tarballs[0]}")"
 # The listing goes to a file and grep reads the file: never `tar | grep -q` under pipefail, where
 # grep's early exit kills tar with SIGPIPE and fails the line at random.
 tar -tzf "$work/$tarball" > "$work/contents.txt"
@@ -17,7 +23,11 @@ if grep -Eq '^package/(test|bench|demo|lib|node_modules)/' "$work/contents.txt";
 fi
 cd "$work"
 npm init -y >/dev/null
-npm install --silent --no-audit --no-fund "./$tarball" fastify@5 "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" >/dev/null 2>&1
+# What a TypeScript user has: the compiler we build with and Node's types of the major in our
+# devDependencies (@types/node 20), both from the registry as a user would get them.
+typescript="typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")"
+types_node="@types/node@$(node -p "require('$root/package.json').devDependencies['@types/node'].match(/\\d+/)[0]")"
+npm install --silent --prefer-offline --no-audit --no-fund "./$tarball" fastify@5 "$typescript" "$types_node" >/dev/null 2>&1
 cat > esm.mjs <<'JS'
 import Fastify from 'fastify'
 import encryptedSession, { Fernet, MultiFernet, InvalidToken } from 'fastify-encrypted-session'
@@ -41,28 +51,15 @@ app.inject('/').then((response) => {
   console.log('require: ok')
 })
 JS
-cat > check.mts <<'TS'
-import Fastify from 'fastify'
-import encryptedSession, { Fernet } from 'fastify-encrypted-session'
-declare module 'fastify-encrypted-session' {
-  interface SessionData { visits: number }
-}
-const app = Fastify()
-await app.register(encryptedSession, { key: Fernet.generateKey() })
-app.get('/', async (request) => {
-  // @ts-expect-error SessionData, augmented above through the published types, says a number
-  request.session.set('visits', 'many')
-  return (request.session.get('visits') ?? 0) + 1
-})
-TS
-cat > check.cts <<'TS'
-import Fastify = require('fastify')
-import session = require('fastify-encrypted-session')
-const app = Fastify.default()
-app.register(session.default, { key: session.Fernet.generateKey() })
-app.get('/', async (request) => (request.session.get('visits') ?? 0) + 1)
-TS
 node esm.mjs
 node cjs.cjs
-npx tsc --noEmit --strict --skipLibCheck --module nodenext --moduleResolution nodenext --target es2022 check.mts check.cts
-echo 'types: ok (nodenext, ESM and CommonJS)'
+# The shipped declarations, type-checked as a user's compiler sees them: skipLibCheck off (so a
+# .d.ts naming a type it does not import fails here), ESM resolution for the .mts and CommonJS
+# for the .cts. The files live in types-dist/; lines marked @ts-expect-error must fail. One
+# program each, as an ESM project and a CommonJS project: in one program the ESM and the
+# CommonJS declarations would both augment 'fastify' and clash (TS2717).
+cp "$root/types-dist/esm.mts" "$root/types-dist/cjs.cts" .
+for file in esm.mts cjs.cts; do
+  npx tsc --noEmit --strict --skipLibCheck false --module nodenext --moduleResolution nodenext --target es2022 "$file"
+done
+echo "types: ok (skipLibCheck off, nodenext ESM and CommonJS, $(node -p "'@types/node ' + require('@types/node/package.json').version"))"
