@@ -5,6 +5,8 @@ import { DEFAULT_ITERATIONS, deriveKey } from './derive-key.js'
 import { keyBytes } from './fernet.js'
 import { hkdf } from './hkdf.js'
 import type { CookieOverrides, SessionSettings } from './session.js'
+import { ExpressStoreAdapter } from './express-store.js'
+import { type ExpressStoreLike, type SessionStore, isExpressStore, isSessionStore } from './store.js'
 
 export type KeyMaterial = string | Uint8Array
 
@@ -62,6 +64,17 @@ export interface EncryptedSessionOptions {
    * still has its ttl checked. Default 10,000 (a few MB at most); 0 turns it off.
    */
   cacheSize?: number
+  /**
+   * Keep the session in a store, with only a token of its id in the cookie: a MemoryStore, a
+   * RedisStore, or any express-session store (get, set, destroy, optional touch).
+   */
+  store?: SessionStore | ExpressStoreLike
+  /** Milliseconds to wait for the store before answering 503; default 2,000. */
+  storeTimeout?: number
+  /** Store the session's JSON in a Fernet token under the key (default true), or as plain JSON. */
+  encryptStore?: boolean
+  /** The user id revokeSessions() looks for: default user.id, or the user itself when a string or number. */
+  userId?: (user: unknown) => string | number | undefined
 }
 
 /** Session key holding the creation time (Unix seconds) when absoluteLifetime is on. */
@@ -69,6 +82,7 @@ export const CREATED_KEY = '_created'
 export const DEFAULT_TTL = 86_400
 export const DEFAULT_MAX_SESSION_SIZE = 4_000
 export const DEFAULT_CACHE_SIZE = 10_000
+export const DEFAULT_STORE_TIMEOUT = 2_000
 /** secure-session's floor for a passphrase, and ours: shorter ones are guessable. */
 export const MIN_SECRET_BYTES = 32
 // The smallest bound that still holds a session of a few small values.
@@ -77,6 +91,14 @@ const MIN_MAX_SESSION_SIZE = 1024
 export const DEFAULT_SESSION_NAME = 'session'
 
 export type CookieAttributes = Required<Pick<SessionCookieOptions, 'path' | 'httpOnly' | 'sameSite' | 'secure'>> & SessionCookieOptions
+
+export interface ResolvedStore {
+  /** A SessionStore; an express-session store comes adapted. */
+  store: SessionStore
+  timeout: number
+  encrypt: boolean
+  userId: (user: unknown) => string | number | undefined
+}
 
 export interface ResolvedOptions {
   sessionName: string
@@ -93,10 +115,11 @@ export interface ResolvedOptions {
   settings: SessionSettings
   maxSessionSize: number
   cacheSize: number
+  store: ResolvedStore | undefined
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize', 'store', 'storeTimeout', 'encryptStore', 'userId'])
 const isString = (value: unknown): boolean => typeof value === 'string' && value !== ''
 const isBoolean = (value: unknown): boolean => typeof value === 'boolean'
 const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> = [
@@ -111,6 +134,15 @@ const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> 
 const COOKIE_KEYS = COOKIE_VALUE_CHECKS.map(([name]) => name)
 // RFC 6265 cookie-name: an RFC 7230 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+// What a @fastify/secure-session or @fastify/session user brings along, and what it is here.
+const PEER_OPTIONS = new Map([
+  ['expiry', ': the lifetime in seconds is ttl here'],
+  ['cookieOptions', ': cookie attributes go in cookie here'],
+  ['saveUninitialized', ': an empty session is never saved here'],
+  ['resave', ': a session is saved only when it changed (or is renewed) here'],
+  ['idGenerator', ': store mode draws 128 random bits for every id']
+])
 
 function optionError (message: string): TypeError {
   return new TypeError(`${PREFIX} ${message}`)
@@ -180,6 +212,7 @@ function cookieOptions (cookie: unknown): CookieAttributes {
   if (typeof cookie !== 'object' || cookie === null) throw optionError('cookie must be an object of cookie attributes')
   for (const name of Object.keys(cookie)) {
     if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead (and maxTtl with session.options({ maxAge }) for a longer one)`)
+    if (name === 'signed') throw optionError('cookie.signed is not needed: the Fernet token is authenticated (HMAC-SHA256) already')
     if (!COOKIE_KEYS.includes(name)) throw optionError(`cookie.${name} is not a supported cookie option (${COOKIE_KEYS.join(', ')})`)
   }
   const resolved = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: true, ...checkedAttributes(cookie as Record<string, unknown>, 'cookie') }
@@ -193,10 +226,40 @@ function checkSameSite (attributes: Record<string, unknown>, what: string): void
   }
 }
 
+/** The user id revokeSessions() matches: user.id, or the user itself when a string or number. */
+export function defaultUserId (user: unknown): string | number | undefined {
+  if (typeof user === 'string' || typeof user === 'number') return user
+  if (typeof user === 'object' && user !== null) {
+    const id = (user as Record<string, unknown>).id
+    if (typeof id === 'string' || typeof id === 'number') return id
+  }
+  return undefined
+}
+
+function storeOptions (options: EncryptedSessionOptions): ResolvedStore | undefined {
+  const { store, storeTimeout, encryptStore, userId } = options
+  if (store === undefined) {
+    if (storeTimeout !== undefined || encryptStore !== undefined || userId !== undefined) {
+      throw optionError('storeTimeout, encryptStore and userId go with store')
+    }
+    return undefined
+  }
+  if (encryptStore !== undefined && typeof encryptStore !== 'boolean') throw optionError('encryptStore must be true or false')
+  if (userId !== undefined && typeof userId !== 'function') throw optionError('userId must be a function from the user to its id')
+  const timeout = positiveWhole(storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout', 'milliseconds')
+  const encrypt = encryptStore ?? true
+  let resolved: SessionStore
+  if (isSessionStore(store)) resolved = store
+  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, !encrypt)
+  else throw optionError('store must be a MemoryStore, a RedisStore, or an express-session store (with get, set and destroy methods)')
+  return { store: resolved, timeout, encrypt, userId: userId ?? defaultUserId }
+}
+
 export async function resolveOptions (options: EncryptedSessionOptions | undefined): Promise<ResolvedOptions> {
+  if (Array.isArray(options)) throw optionError('options are one object per session: register the plugin once for each session, with its own sessionName')
   if (typeof options !== 'object' || options === null) throw optionError('options must be an object with at least a key')
   for (const name of Object.keys(options)) {
-    if (!TOP_LEVEL.has(name)) throw optionError(`unknown option "${name}"`)
+    if (!TOP_LEVEL.has(name)) throw optionError(`unknown option "${name}"${PEER_OPTIONS.get(name) ?? ''}`)
   }
   const sessionName = options.sessionName ?? DEFAULT_SESSION_NAME
   if (typeof sessionName !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(sessionName)) {
@@ -228,6 +291,7 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw optionError('cacheSize must be a whole number of entries, 0 (off) or more')
+  const store = storeOptions(options)
   const configured = await keysFrom(options)
   // Tokens of one registration never open another's, even under one key: every registration
   // but the default one encrypts under a key derived for its name. The default keeps the key
@@ -242,7 +306,7 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
     return checked
   }
   const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]), ttl, maxTtl, cookieAttributes })
-  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize }
+  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize, store }
 }
 
 export type { CookieOverrides }

@@ -100,6 +100,8 @@ export interface SaveAction {
   json: string
   /** The token's time: now, or the old token's own when only a rotated key re-issues it. */
   timestamp: number
+  /** The session's life starts again (a change, a renewal, touch()): false for a re-issue under a rotated key only. */
+  fresh: boolean
   /** Seconds the saved session lives. */
   ttl: number
   /** The app changed the data, regenerated, touched or chose options: not housekeeping. */
@@ -149,7 +151,6 @@ interface SessionState {
 // Session from the CommonJS build works with the ESM plugin too.
 const kState = Symbol.for('fastify-encrypted-session.state')
 export const kDecide = Symbol.for('fastify-encrypted-session.decide')
-export const kOrigin = Symbol.for('fastify-encrypted-session.origin')
 export const kRecord = Symbol.for('fastify-encrypted-session.record')
 export const kCookieAttributes = Symbol.for('fastify-encrypted-session.cookieAttributes')
 const SESSION_BRAND = Symbol.for('fastify-encrypted-session.Session')
@@ -482,6 +483,11 @@ export class Session<Data extends object = SessionData> {
     return this.data()
   }
 
+  /** console.log(session) shows the data, not the internals. */
+  [Symbol.for('nodejs.util.inspect.custom')] (): Data {
+    return this.data()
+  }
+
   /** Whether the data now differs from what came in, compared in serialised form. */
   get changed (): boolean {
     const state = this[kState]
@@ -492,14 +498,14 @@ export class Session<Data extends object = SessionData> {
     return this[kState].destroyed
   }
 
+  /** destroyed, under the name @fastify/secure-session uses. */
+  get deleted (): boolean {
+    return this[kState].destroyed
+  }
+
   /** @internal The data itself, for a backend that saves it key by key. */
   get [kRecord] (): SessionRecord {
     return this[kState].data
-  }
-
-  /** @internal The token this session came from, if any. */
-  get [kOrigin] (): SessionOrigin | undefined {
-    return this[kState].origin
   }
 
   /** @internal Cookie attributes chosen with options() for this response. */
@@ -525,7 +531,8 @@ export class Session<Data extends object = SessionData> {
     // Opened with an old key: re-issued under the current one, but as old as it was.
     const rotated = origin !== undefined && origin.keyIndex !== 0
     if (!requested && !rollingDue && !rotated) return { action: 'keep' }
-    const timestamp = requested || rollingDue || origin === undefined ? now : origin.timestamp
+    const fresh = requested || rollingDue
+    const timestamp = fresh ? now : (origin as SessionOrigin).timestamp
     let text: string
     if (rules.createdKey !== undefined && typeof data[rules.createdKey] !== 'number') {
       data[rules.createdKey] = now
@@ -535,7 +542,7 @@ export class Session<Data extends object = SessionData> {
       // a session with an origin has its text.
       text = changed ? checkLoadable(json) : state.originText ?? JSON.stringify(data)
     }
-    return { action: 'save', json: text, timestamp, ttl, requested, changed, regenerated: state.regenerated }
+    return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated }
   }
 }
 
