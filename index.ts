@@ -1,6 +1,6 @@
 // The Fastify plugin: wires a session backend into onRequest and onSend. Session logic lives in
-// lib/session.ts, the backends in lib/cookie-backend.ts, the cookie layout in
-// lib/session-cookies.ts and the token format in lib/fernet.ts.
+// lib/session.ts, the backends in lib/cookie-backend.ts and lib/store-backend.ts, the cookie
+// layout in lib/session-cookies.ts and the token format in lib/fernet.ts.
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -8,18 +8,23 @@ import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib
 import { CookieBackend } from './lib/cookie-backend.js'
 import { type CookieJar, cookieNamesClash } from './lib/cookie-chunks.js'
 import { nowSeconds } from './lib/fernet.js'
-import { CREATED_KEY, type EncryptedSessionOptions, resolveOptions } from './lib/options.js'
+import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
 import { SessionCookies } from './lib/session-cookies.js'
+import { StoreBackend } from './lib/store-backend.js'
 import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
-export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_TTL } from './lib/options.js'
+export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STORE_TIMEOUT, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, Session, TTL_KEY }
 export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
 export type { CookieJar }
+export { MemoryStore } from './lib/memory-store.js'
+export type { MemoryStoreOptions } from './lib/memory-store.js'
+export { SessionStoreError } from './lib/store-backend.js'
+export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './lib/store.js'
 
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
 export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
@@ -43,6 +48,11 @@ declare module 'fastify' {
     decodeSession: (tokenOrCookies: string | CookieJar | null | undefined, sessionName?: string) => Promise<Session<SessionData>>
     /** preHandler: 401 (or the route's config.onLoginRequired) when the session has no user. */
     requireLogin: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+    /**
+     * Ends every session of a user, on every server sharing the store: the user's id as the
+     * userId option finds it (default user.id). Store mode only; resolves to how many ended.
+     */
+    revokeSessions: (userId: string | number, sessionName?: string) => Promise<number>
   }
   interface FastifyContextConfig {
     /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
@@ -53,6 +63,8 @@ declare module 'fastify' {
 }
 
 const kRegistry = Symbol('fastify-encrypted-session.registry')
+/** Requests whose reply has reached onSend: a reply is on its way. */
+const replying = new WeakSet<FastifyRequest>()
 
 /** What encodeSession/decodeSession need of each registration. */
 interface Registration {
@@ -80,6 +92,10 @@ function decorateOnce (fastify: FastifyInstance, firstSessionName: string): void
     const record = (data instanceof Session ? data.data() : data) as SessionRecord
     return await registered(this, name).backend.encode(record, nowSeconds())
   })
+  fastify.decorate('revokeSessions', async function (this: FastifyInstance, userId: string | number, name?: string) {
+    if (typeof userId !== 'string' && typeof userId !== 'number') throw new TypeError('fastify-encrypted-session: revokeSessions(userId) takes the user\'s id, a string or a number')
+    return await registered(this, name).backend.revoke(userId)
+  })
   fastify.decorate('decodeSession', async function (this: FastifyInstance, cookies, name) {
     const { backend, cookies: layout } = registered(this, name)
     // Anything but a token or a cookie map (say request.cookies.session when there is none)
@@ -87,6 +103,17 @@ function decorateOnce (fastify: FastifyInstance, firstSessionName: string): void
     const token = typeof cookies === 'string' ? cookies : layout.read(typeof cookies === 'object' ? cookies : undefined)
     const session = token === undefined ? backend.fresh() : await backend.open(token, nowSeconds())
     return typeof session === 'string' ? backend.fresh() : session
+  })
+  // A hook that sent a reply without returning it (passport's authenticate redirects from
+  // preValidation so) lets Fastify go on while onSend still seals the session: the handler
+  // would run and reply a second time. Fastify checks reply.sent before each preHandler and the
+  // handler; returning the reply, a thenable that settles once it is sent, makes it wait.
+  fastify.addHook('preHandler', (request, reply, done) => {
+    if (!replying.has(request)) {
+      done()
+      return
+    }
+    return reply
   })
   // The first registration (normally the default "session") guards routes.
   fastify.decorate('requireLogin', async function requireLogin (request: FastifyRequest, reply: FastifyReply) {
@@ -122,6 +149,13 @@ async function answered (reply: FastifyReply, respond: () => Promise<unknown>): 
   return sending || reply.sent
 }
 
+/** The session in the cookie, or with the store option in a store: the one choice of mode. */
+function backendOf (config: ResolvedOptions): SessionBackend {
+  const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: config.settings, cacheSize: config.cacheSize }
+  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize })
+  return new StoreBackend({ ...common, ...config.store })
+}
+
 const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, options) => {
   const config = await resolveOptions(options)
   const { sessionName, cookieName } = config
@@ -143,14 +177,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     maxTtl: config.maxTtl,
     serialize: fastify.serializeCookie
   })
-  const backend: SessionBackend = new CookieBackend({
-    keys: config.keys,
-    maxSessionSize: config.maxSessionSize,
-    absoluteLifetime: config.absoluteLifetime,
-    createdKey: CREATED_KEY,
-    settings: config.settings,
-    cacheSize: config.cacheSize
-  })
+  const backend = backendOf(config)
   registry.set(sessionName, { backend, cookies })
   const rules: SaveRules = {
     rolling: config.rolling,
@@ -199,6 +226,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   })
 
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
+    replying.add(request)
     const session = (request as SessionRequest)[sessionName]
     // Absent when onRequest did not run (an earlier hook replied) or the route opted out.
     if (session == null) {
