@@ -31,6 +31,8 @@ export interface SessionBackend {
   end: (session: Session) => Promise<void> | undefined
   /** A token for data given outside a request (encodeSession). */
   encode: (data: SessionRecord, now: number) => Promise<string>
+  /** Ends every session of a user; how many there were. Only a store can. */
+  revoke: (userId: string | number) => Promise<number>
 }
 
 /** The session is larger than the cookie can carry: not saved, logged by the plugin. */

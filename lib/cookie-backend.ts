@@ -108,6 +108,10 @@ export class CookieBackend implements SessionBackend {
     return await this.#seal(JSON.stringify(data), now)
   }
 
+  async revoke (): Promise<number> {
+    throw new TypeError('fastify-encrypted-session: sessions kept in cookies cannot be ended one user at a time; use the store option (or rotate the key to end them all)')
+  }
+
   /**
    * The session a remembered token holds, or why it holds none; undefined when the token is not
    * remembered and needs open(). Synchronous, so that a returning cookie costs no promise.

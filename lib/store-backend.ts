@@ -1,0 +1,301 @@
+// The session in a store, with only a Fernet token of its random id in the cookie, as
+// fastapi_session does: a forged, tampered or expired cookie is refused by the MAC and ttl
+// before any store round-trip. The data is stored as a Fernet token of its JSON (or as plain
+// JSON), written only when it changed, and merged key by key with whatever another request
+// wrote meanwhile, so that concurrent requests changing different keys both survive.
+import { LRUCache } from 'lru-cache'
+import { type SessionBackend, type SessionFailure } from './backend.js'
+import { base64 } from './base64.js'
+import { decodeUtf8, parseSessionJson } from './cookie-backend.js'
+import { Fernet, MultiFernet, ageProblem } from './fernet.js'
+import { hkdf } from './hkdf.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from './session.js'
+import type { SessionStore, StoredSession } from './store.js'
+
+export interface StoreBackendOptions {
+  /** Raw keys; the first encrypts. */
+  keys: Uint8Array[]
+  store: SessionStore
+  /** Milliseconds to wait for each store call. */
+  timeout: number
+  /** Store a Fernet token of the JSON (true) or the JSON itself. */
+  encrypt: boolean
+  /** The id revoke() matches, from the stored user. */
+  userId: (user: unknown) => string | number | undefined
+  absoluteLifetime: number | undefined
+  createdKey: string
+  settings: SessionSettings
+  /** Cookie tokens remembered with the id they hold (0: none). */
+  cacheSize: number
+}
+
+/** The store could not be reached in time, or failed: the request is answered 503. */
+export class SessionStoreError extends Error {
+  readonly statusCode = 503
+  readonly code = 'FST_SESSION_STORE_UNAVAILABLE'
+
+  constructor (operation: string, reason: unknown) {
+    super(`fastify-encrypted-session: the session store is unavailable (${operation}: ${reason instanceof Error ? reason.message : String(reason)})`)
+    this.name = 'SessionStoreError'
+  }
+}
+
+/** 128 bits from crypto.getRandomValues, as 22 characters of url-safe base64. */
+const ID_BYTES = 16
+const ID_SHAPE = /^[A-Za-z0-9_-]{22}$/
+// A cookie token of an id is about 120 characters; anything much longer is no such token.
+const MAX_ID_TOKEN_LENGTH = 256
+// Stored sessions are not bounded by a cookie; Fernet's own default bound (64 KiB) would be.
+const MAX_STORED_TOKEN_LENGTH = 256 * 1024 * 1024
+/**
+ * Attempts to merge with concurrent writers before the store is declared too busy. Every failed
+ * attempt means another writer succeeded, so up to this many requests writing one session at
+ * once all get through.
+ */
+const MAX_WRITE_ATTEMPTS = 32
+
+interface RememberedToken {
+  id: string
+  timestamp: number
+  keyIndex: number
+}
+
+/** What a session was loaded from, to write back only what changed. */
+interface Loaded {
+  id: string
+  version: number
+  /** The JSON text as stored. */
+  text: string
+  /** The stored data was under an old key: rewrite it under the current one. */
+  stale: boolean
+}
+
+function newId (): string {
+  return base64.encode(globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES))).slice(0, 22)
+}
+
+/** The keys this request set (with their JSON) or removed, compared with what it loaded. */
+function changesOf (before: SessionRecord, after: SessionRecord): { set: Map<string, unknown>, removed: string[] } {
+  const set = new Map<string, unknown>()
+  for (const [key, value] of Object.entries(after)) {
+    if (!Object.hasOwn(before, key) || JSON.stringify(before[key]) !== JSON.stringify(value)) set.set(key, value)
+  }
+  return { set, removed: Object.keys(before).filter((key) => !Object.hasOwn(after, key)) }
+}
+
+export class StoreBackend implements SessionBackend {
+  readonly #store: SessionStore
+  readonly #timeout: number
+  readonly #encrypt: boolean
+  readonly #userId: StoreBackendOptions['userId']
+  readonly #settings: SessionSettings
+  readonly #absoluteLifetime: number | undefined
+  readonly #createdKey: string
+  readonly #idFernet: MultiFernet
+  readonly #dataFernet: MultiFernet
+  /** HMAC keys that turn a user id into the name of its index, one per configured key. */
+  readonly #indexKeys: Promise<CryptoKey[]>
+  readonly #cache: LRUCache<string, RememberedToken> | undefined
+  readonly #loaded = new WeakMap<Session, Loaded>()
+
+  constructor (options: StoreBackendOptions) {
+    this.#store = options.store
+    this.#timeout = options.timeout
+    this.#encrypt = options.encrypt
+    this.#userId = options.userId
+    this.#settings = options.settings
+    this.#absoluteLifetime = options.absoluteLifetime
+    this.#createdKey = options.createdKey
+    this.#idFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_ID_TOKEN_LENGTH })))
+    this.#dataFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_STORED_TOKEN_LENGTH })))
+    this.#indexKeys = Promise.all(options.keys.map(async (key) => await globalThis.crypto.subtle.importKey(
+      'raw', await hkdf(key, 'store user index') as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])))
+    this.#cache = options.cacheSize > 0 ? new LRUCache({ max: options.cacheSize }) : undefined
+  }
+
+  fresh (hadBadCookie = false): Session {
+    return new Session({ hadBadCookie, settings: this.#settings })
+  }
+
+  /** Every session needs its record: nothing is answered without the store. */
+  lookup (): undefined {
+    return undefined
+  }
+
+  async open (token: string, now: number): Promise<Session | SessionFailure> {
+    const known = await this.#idOf(token, now)
+    if (typeof known === 'string') return known
+    const stored = await this.#call('get', async () => await this.#store.get(known.id))
+    if (stored === undefined) return 'no-record'
+    const opened = await this.#read(stored)
+    if (typeof opened === 'string') return opened
+    const { data, text, stale } = opened
+    if (now - known.timestamp > lifetimeOf(data, this.#settings)) return 'expired'
+    const created = data[this.#createdKey]
+    if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
+      return 'lifetime-exceeded'
+    }
+    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: text, settings: this.#settings })
+    this.#loaded.set(session, { id: known.id, version: stored.version, text, stale })
+    return session
+  }
+
+  /** The id a cookie token holds, checked by its MAC and the longest lifetime before anything else. */
+  async #idOf (token: string, now: number): Promise<RememberedToken | SessionFailure> {
+    const remembered = this.#cache?.get(token)
+    if (remembered !== undefined) return ageProblem(remembered.timestamp, this.#settings.maxTtl, now) ?? remembered
+    let reason: SessionFailure = 'malformed'
+    let opened
+    try {
+      opened = await this.#idFernet.decryptDetailed(token, { ttl: this.#settings.maxTtl, now, onInvalid: (why) => { reason = why } })
+    } catch {
+      return reason
+    }
+    const id = decodeUtf8(opened.plaintext)
+    if (id === undefined || !ID_SHAPE.test(id)) return 'not-an-id'
+    const known = { id, timestamp: opened.timestamp, keyIndex: opened.keyIndex }
+    this.#cache?.set(token, known)
+    return known
+  }
+
+  /** A stored session's data, or why it cannot be read (a removed key, a foreign value). */
+  async #read (stored: StoredSession): Promise<{ data: SessionRecord, text: string, stale: boolean } | SessionFailure> {
+    let text: string | undefined = stored.data
+    let stale = false
+    if (this.#encrypt) {
+      let reason: SessionFailure = 'malformed'
+      try {
+        const opened = await this.#dataFernet.decryptDetailed(stored.data, { onInvalid: (why) => { reason = why } })
+        text = decodeUtf8(opened.plaintext)
+        stale = opened.keyIndex !== 0
+      } catch {
+        return reason
+      }
+      if (text === undefined) return 'not-utf8'
+    }
+    const data = parseSessionJson(text)
+    return typeof data === 'string' ? data : { data, text, stale }
+  }
+
+  async #seal (text: string): Promise<string> {
+    return this.#encrypt ? await this.#dataFernet.encrypt(text) : text
+  }
+
+  /** The cookie's token for an id, with the time the session's life counts from. */
+  async #issue (id: string, timestamp: number): Promise<string> {
+    const token = await this.#idFernet.encryptAtTime(id, timestamp)
+    this.#cache?.set(token, { id, timestamp, keyIndex: 0 })
+    return token
+  }
+
+  /** The name of a user's index: an HMAC of its id, so that a dump of the store shows no user ids. */
+  async #indexName (id: string | number, key: CryptoKey): Promise<string> {
+    if (!this.#encrypt) return String(id)
+    const mac = await globalThis.crypto.subtle.sign('HMAC', key, new TextEncoder().encode(String(id)))
+    return base64.encode(new Uint8Array(mac)).slice(0, 43)
+  }
+
+  /** The index a session with this data is listed under, if it has a user. */
+  async #indexOf (data: SessionRecord): Promise<string | undefined> {
+    const user = data[this.#settings.userKey]
+    const id = isNobody(user) ? undefined : this.#userId(user)
+    if (id === undefined) return undefined
+    return await this.#indexName(id, (await this.#indexKeys)[0] as CryptoKey)
+  }
+
+  async #call<T> (operation: string, run: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new SessionStoreError(operation, `no answer within ${this.#timeout} ms`)) }, this.#timeout)
+    })
+    try {
+      return await Promise.race([run(), timeout])
+    } catch (error) {
+      throw error instanceof SessionStoreError ? error : new SessionStoreError(operation, error)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Stores a new session under a fresh id. */
+  async #create (text: string, ttl: number, index: string | undefined): Promise<string> {
+    const data = await this.#seal(text)
+    for (;;) {
+      const id = newId()
+      const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, index))
+      // Taken only if 128 random bits repeat; then another id.
+      if (result.ok) return id
+    }
+  }
+
+  async save (session: Session, action: SaveAction): Promise<string | undefined> {
+    const loaded = this.#loaded.get(session)
+    const record = session[kRecord]
+    const ttl = action.ttl * 1000
+    const index = await this.#indexOf(record)
+    if (loaded === undefined || action.regenerated) {
+      // A new id on login and regenerate(), and the old record deleted: no session fixation.
+      const id = await this.#create(action.json, ttl, index)
+      if (loaded !== undefined) await this.#end(loaded)
+      return await this.#issue(id, action.timestamp)
+    }
+    if (action.json !== loaded.text || loaded.stale) {
+      if (!await this.#update(loaded, record, ttl, index)) return undefined
+    } else if (action.fresh) {
+      // Renewal without a change: the record lives on, unwritten.
+      if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, index))) return undefined
+    }
+    return await this.#issue(loaded.id, action.timestamp)
+  }
+
+  /**
+   * Writes this request's changes. When another request wrote the record since it was loaded,
+   * its data is read again and this request's changed keys applied over it: per key, the last
+   * write wins. False when the record is gone (destroyed or revoked meanwhile): the session is
+   * not brought back, and the cookie is left for the next request to find it gone.
+   */
+  async #update (loaded: Loaded, record: SessionRecord, ttl: number, index: string | undefined): Promise<boolean> {
+    const before = parseSessionJson(loaded.text) as SessionRecord
+    const { set, removed } = changesOf(before, record)
+    let text = JSON.stringify(record)
+    let expected = loaded.version
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const data = await this.#seal(text)
+      const result = await this.#call('put', async () => await this.#store.put(loaded.id, data, expected, ttl, index))
+      if (result.ok) return true
+      if (result.current === undefined) return false
+      const theirs = await this.#read(result.current)
+      const merged: SessionRecord = typeof theirs === 'string' ? {} : theirs.data
+      for (const key of removed) delete merged[key]
+      for (const [key, value] of set) merged[key] = value
+      text = JSON.stringify(merged)
+      expected = result.current.version
+    }
+    throw new SessionStoreError('put', `the session changed under ${MAX_WRITE_ATTEMPTS} concurrent writes in a row`)
+  }
+
+  async #end (loaded: Loaded): Promise<void> {
+    const before = parseSessionJson(loaded.text) as SessionRecord
+    const index = await this.#indexOf(before)
+    await this.#call('destroy', async () => { await this.#store.destroy(loaded.id, index) })
+  }
+
+  end (session: Session): Promise<void> | undefined {
+    const loaded = this.#loaded.get(session)
+    return loaded === undefined ? undefined : this.#end(loaded)
+  }
+
+  async encode (data: SessionRecord, now: number): Promise<string> {
+    const text = JSON.stringify(data)
+    const id = await this.#create(text, lifetimeOf(data, this.#settings) * 1000, await this.#indexOf(data))
+    return await this.#issue(id, now)
+  }
+
+  /** Deletes every session of a user: the index under every configured key (rotation). */
+  async revoke (userId: string | number): Promise<number> {
+    const names = new Set(await Promise.all((await this.#indexKeys).map(async (key) => await this.#indexName(userId, key))))
+    let count = 0
+    for (const name of names) count += await this.#call('revoke', async () => await this.#store.revoke(name))
+    return count
+  }
+}

@@ -1,0 +1,54 @@
+// What a session store provides. The plugin's store backend needs one atomic operation that
+// express-session's interface lacks: write only if the record is still the version that was
+// read. With it, two requests that change different keys of one session both survive, on any
+// number of servers. MemoryStore and RedisStore implement it; express-session stores are
+// adapted (lib/express-store.ts) with the weaker guarantee the README states.
+
+/** A stored session: its data (a Fernet token, or JSON text) and a version that every write raises. */
+export interface StoredSession {
+  data: string
+  version: number
+}
+
+export type PutResult =
+  | { ok: true, version: number }
+  /** Not written: the record is no longer as expected; what it holds now (undefined: it is gone). */
+  | { ok: false, current: StoredSession | undefined }
+
+export interface SessionStore {
+  /** The stored session, or undefined when there is none (never stored, expired, deleted, revoked). */
+  get: (id: string) => Promise<StoredSession | undefined>
+  /**
+   * Writes `data` if the record is as expected: `expected` null means the id must be unused (a
+   * new session), a number means the record must still hold that version. On success the record
+   * lives `ttl` milliseconds from now, and is listed under `user` when given (for revoke()).
+   */
+  put: (id: string, data: string, expected: number | null, ttl: number, user?: string) => Promise<PutResult>
+  /** Extends the record's life to `ttl` milliseconds from now; false when it is gone. */
+  touch: (id: string, ttl: number, user?: string) => Promise<boolean>
+  /** Deletes the record, and its entry under `user`. */
+  destroy: (id: string, user?: string) => Promise<void>
+  /** Deletes every session listed under `user`; resolves to how many there were. */
+  revoke: (user: string) => Promise<number>
+}
+
+type Callback<T> = (error?: unknown, value?: T) => void
+
+/** The express-session / @fastify/session store interface, with callbacks or promises. */
+export interface ExpressStoreLike {
+  get: (sid: string, callback: Callback<any>) => unknown
+  set: (sid: string, session: any, callback: Callback<void>) => unknown
+  destroy: (sid: string, callback: Callback<void>) => unknown
+  touch?: (sid: string, session: any, callback: Callback<void>) => unknown
+}
+
+const hasMethods = (value: unknown, names: string[]): boolean =>
+  typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
+
+export function isSessionStore (value: unknown): value is SessionStore {
+  return hasMethods(value, ['get', 'put', 'touch', 'destroy', 'revoke'])
+}
+
+export function isExpressStore (value: unknown): value is ExpressStoreLike {
+  return hasMethods(value, ['get', 'set', 'destroy'])
+}

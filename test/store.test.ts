@@ -1,0 +1,453 @@
+// Store mode (issue 12) with the in-process stores: what the cookie holds, what the store holds,
+// revocation, lost updates, cheap requests, failures, and MemoryStore's bounds. Real Redis and
+// PostgreSQL: test/store-redis.test.ts, test/store-pg.test.ts.
+import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
+import FakeTimers from '@sinonjs/fake-timers'
+import Fastify, { type FastifyInstance } from 'fastify'
+import encryptedSession, { type EncryptedSessionOptions, Fernet, MemoryStore, type PutResult, type SessionStore, type StoredSession } from '../index.js'
+import { buildApp, isCleared, setCookie } from './helpers/app.js'
+import { Jar } from './helpers/behaviours.js'
+import { CallbackStore, PromiseStore } from './helpers/express-stores.js'
+
+const KEY = Fernet.generateKey()
+const OLD_KEY = Fernet.generateKey()
+const decoder = new TextDecoder()
+
+/** A store that records its calls, and can be told to fail, hang or lose races. */
+class SpyStore implements SessionStore {
+  readonly inner = new MemoryStore()
+  readonly calls: string[] = []
+  fail: Error | undefined
+  hang = false
+  /** put() answers "changed meanwhile" this many times first, as if another server wrote. */
+  conflicts = 0
+  conflictWith: (() => Promise<void>) | undefined
+
+  async #gate (name: string): Promise<void> {
+    this.calls.push(name)
+    if (this.hang) await new Promise(() => {})
+    if (this.fail !== undefined) throw this.fail
+  }
+
+  async get (id: string): Promise<StoredSession | undefined> { await this.#gate('get'); return await this.inner.get(id) }
+  async put (id: string, data: string, expected: number | null, ttl: number, user?: string): Promise<PutResult> {
+    await this.#gate('put')
+    if (this.conflicts > 0) {
+      this.conflicts--
+      await this.conflictWith?.()
+      const current = await this.inner.get(id)
+      if (expected !== null && current !== undefined && current.version === expected) return { ok: false, current: { ...current, version: current.version + 100 } }
+      if (expected === null) return { ok: false, current }
+    }
+    return await this.inner.put(id, data, expected, ttl, user)
+  }
+
+  async touch (id: string, ttl: number, user?: string): Promise<boolean> { await this.#gate('touch'); return await this.inner.touch(id, ttl, user) }
+  async destroy (id: string, user?: string): Promise<void> { await this.#gate('destroy'); await this.inner.destroy(id, user) }
+  async revoke (user: string): Promise<number> { await this.#gate('revoke'); return await this.inner.revoke(user) }
+}
+
+function routes (app: FastifyInstance): void {
+  app.get('/set/:key/:value', async (request) => {
+    const { key, value } = request.params as { key: string, value: string }
+    request.session.set(key, value)
+    return {}
+  })
+  app.get('/read', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
+  app.get('/login/:id', async (request) => { request.session.login({ id: (request.params as { id: string }).id }); return {} })
+  app.get('/logout', async (request) => { request.session.logout(); return {} })
+  app.get('/regenerate', async (request) => { await request.session.regenerate(); request.session.set('fresh', 'yes'); return {} })
+  app.get('/touch', async (request) => { request.session.touch(); return {} })
+  app.get('/static', { config: { session: false } }, async () => ({ ok: true }))
+  app.post('/revoke/:id', async (request) => ({ ended: await app.revokeSessions((request.params as { id: string }).id) }))
+}
+
+async function storeApp (t: Test, options: Partial<EncryptedSessionOptions> & { store: EncryptedSessionOptions['store'] }): Promise<Awaited<ReturnType<typeof buildApp>>> {
+  const built = await buildApp({ key: KEY, ...options }, routes)
+  t.teardown(async () => { await built.app.close() })
+  return built
+}
+
+const idOf = async (token: string, key = KEY): Promise<string> => decoder.decode(await new Fernet(key).decrypt(token))
+
+t.test('the cookie holds a token of a random id; the store holds the data, encrypted', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/secret/s3cr3t-value', cookies: jar.cookies }))
+  const id = await idOf(jar.cookies.session as string)
+  t.match(id, /^[A-Za-z0-9_-]{22}$/, 'the cookie decrypts to a 22-character id: 128 random bits')
+  const stored = await store.inner.get(id)
+  t.match(stored?.data, /^gAAAAA/, 'the stored value is a Fernet token')
+  t.notMatch(stored?.data, /s3cr3t/, 'a dump of the store reveals nothing')
+  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt(stored?.data as string))), { secret: 's3cr3t-value' }, 'the token holds the session\'s JSON under the session key')
+
+  const other = new Jar()
+  other.take(await app.inject({ url: '/set/a/1', cookies: other.cookies }))
+  t.not(await idOf(other.cookies.session as string), id, 'every session its own id')
+
+  const plainStore = new MemoryStore()
+  const plain = await storeApp(t, { store: plainStore, encryptStore: false })
+  const plainJar = new Jar()
+  plainJar.take(await plain.app.inject({ url: '/set/visible/yes', cookies: plainJar.cookies }))
+  t.equal((await plainStore.get(await idOf(plainJar.cookies.session as string)))?.data, '{"visible":"yes"}', 'encryptStore: false stores the JSON itself, for other programs')
+})
+
+t.test('a forged, tampered or expired cookie costs the store nothing', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store, ttl: 60 })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  const token = jar.cookies.session as string
+  store.calls.length = 0
+  const forged = [
+    token.replace(/^(.{40})(.)/, (_, head: string, c: string) => head + (c === 'A' ? 'B' : 'A')),
+    await new Fernet(Fernet.generateKey()).encrypt('AAAAAAAAAAAAAAAAAAAAAA'),
+    await new Fernet(KEY).encryptAtTime('AAAAAAAAAAAAAAAAAAAAAA', Math.floor(Date.now() / 1000) - 3600),
+    await new Fernet(KEY).encrypt('not an id'),
+    'garbage'
+  ]
+  for (const cookie of forged) {
+    const response = await app.inject({ url: '/read', cookies: { session: cookie } })
+    t.same(response.json(), { isNew: true, data: {} })
+    t.ok(isCleared(setCookie(response)))
+  }
+  t.same(store.calls, [], 'not one store call for any of them')
+})
+
+t.test('revocation: logout and destroy delete the record, so a copied cookie dies with it', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const copy = jar.cookies.session as string
+  t.same((await app.inject({ url: '/read', cookies: { session: copy } })).json().data, { current_user: { id: 'ada' } })
+  jar.take(await app.inject({ url: '/logout', cookies: jar.cookies }))
+  const stolen = await app.inject({ url: '/read', cookies: { session: copy } })
+  t.same(stolen.json(), { isNew: true, data: {} }, 'the copy made before logout opens nothing')
+  t.ok(isCleared(setCookie(stolen)), 'and is cleared')
+})
+
+t.test('login and regenerate: a new id, and the old record deleted (no fixation)', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/cart/1', cookies: jar.cookies }))
+  const anonymous = jar.cookies.session as string
+  const anonymousId = await idOf(anonymous)
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const loggedIn = await idOf(jar.cookies.session as string)
+  t.not(loggedIn, anonymousId, 'a new id at login')
+  t.equal(await store.inner.get(anonymousId), undefined, 'the anonymous record is gone')
+  t.same((await app.inject({ url: '/read', cookies: { session: anonymous } })).json().isNew, true, 'a fixated pre-login cookie opens nothing')
+  jar.take(await app.inject({ url: '/regenerate', cookies: jar.cookies }))
+  t.not(await idOf(jar.cookies.session as string), loggedIn, 'regenerate: a new id too')
+  t.equal(await store.inner.get(loggedIn), undefined)
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { fresh: 'yes' })
+})
+
+t.test('revokeSessions ends every session of a user, and only theirs', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const phone = new Jar()
+  const laptop = new Jar()
+  const someoneElse = new Jar()
+  phone.take(await app.inject({ url: '/login/ada', cookies: phone.cookies }))
+  laptop.take(await app.inject({ url: '/login/ada', cookies: laptop.cookies }))
+  someoneElse.take(await app.inject({ url: '/login/bob', cookies: someoneElse.cookies }))
+  laptop.take(await app.inject({ url: '/set/theme/dark', cookies: laptop.cookies }))
+  t.same((await app.inject({ method: 'POST', url: '/revoke/ada' })).json(), { ended: 2 })
+  for (const jar of [phone, laptop]) t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} }, 'ada is out everywhere')
+  t.same((await app.inject({ url: '/read', cookies: someoneElse.cookies })).json().data, { current_user: { id: 'bob' } }, 'bob is not')
+  t.same((await app.inject({ method: 'POST', url: '/revoke/ada' })).json(), { ended: 0 }, 'nothing left to end')
+  await t.rejects(app.revokeSessions({} as never), { name: 'TypeError', message: /takes the user's id/ })
+
+  // The userId option: users identified by another field.
+  const custom = await storeApp(t, { store: new MemoryStore(), userId: (user) => (user as { id: string }).id.toUpperCase() })
+  const jar = new Jar()
+  jar.take(await custom.app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  t.equal(await custom.app.revokeSessions('ada'), 0)
+  t.equal(await custom.app.revokeSessions('ADA'), 1)
+
+  // Users as plain ids, and users revokeSessions cannot name (no id): logged in, never listed.
+  const plain = await buildApp({ key: KEY, store: new MemoryStore(), encryptStore: false }, (app) => {
+    app.get('/as/:kind', async (request) => {
+      const kind = (request.params as { kind: string }).kind
+      request.session.login(kind === 'number' ? 7 : kind === 'string' ? 'seven' : { name: 'no id' })
+      return {}
+    })
+  })
+  for (const kind of ['number', 'string', 'object']) await plain.app.inject(`/as/${kind}`)
+  t.equal(await plain.app.revokeSessions(7), 1, 'a number user is its own id')
+  t.equal(await plain.app.revokeSessions('seven'), 1, 'a string user too')
+
+  const cookieOnly = await buildApp({ key: KEY })
+  await t.rejects(cookieOnly.app.revokeSessions(1), { name: 'TypeError', message: /cannot be ended one user at a time; use the store option/ })
+})
+
+t.test('the user index holds no user ids in the clear', async (t) => {
+  const users: string[] = []
+  const store = new SpyStore()
+  const original = store.inner.put.bind(store.inner)
+  store.inner.put = async (id, data, expected, ttl, user) => { if (user !== undefined) users.push(user); return await original(id, data, expected, ttl, user) }
+  const { app } = await storeApp(t, { store })
+  await app.inject('/login/ada-lovelace')
+  t.equal(users.length, 1)
+  t.notMatch(users[0], /ada/, `indexed as ${users[0] as string}, an HMAC`)
+})
+
+t.test('key rotation: stored data under an old key is read, and rewritten under the new one', async (t) => {
+  const store = new MemoryStore()
+  const before = await storeApp(t, { store, key: OLD_KEY })
+  const jar = new Jar()
+  jar.take(await before.app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  const id = await idOf(jar.cookies.session as string, OLD_KEY)
+  const after = await storeApp(t, { store, key: [KEY, OLD_KEY] })
+  const read = jar.take(await after.app.inject({ url: '/read', cookies: jar.cookies }))
+  t.same(read.json(), { isNew: false, data: { a: '1' } })
+  t.equal(await idOf(jar.cookies.session as string), id, 'the cookie re-issued under the new key, same id')
+  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt((await store.get(id))?.data as string))), { a: '1' }, 'the record re-encrypted under the new key')
+  const only = await storeApp(t, { store, key: KEY })
+  t.same((await only.app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: '1' })
+
+  // A record that cannot be read (its key removed, or written by something else): a fresh session.
+  const damaged = new MemoryStore()
+  const reader = await storeApp(t, { store: damaged })
+  for (const data of ['garbage', await new Fernet(OLD_KEY).encrypt('{"a":1}'), await new Fernet(KEY).encrypt(new Uint8Array([0xff, 0xfe])), await new Fernet(KEY).encrypt('[1]')]) {
+    const damagedJar = new Jar()
+    damagedJar.take(await reader.app.inject({ url: '/set/a/1', cookies: damagedJar.cookies }))
+    const damagedId = await idOf(damagedJar.cookies.session as string)
+    await damaged.put(damagedId, data, 1, 60_000)
+    const opened = await reader.app.inject({ url: '/read', cookies: damagedJar.cookies })
+    t.same(opened.json(), { isNew: true, data: {} }, `stored ${data.slice(0, 12)}...: a fresh session`)
+    t.ok(isCleared(setCookie(opened)))
+  }
+})
+
+t.test('cheap when nothing happens: no write without a change, touch for renewal, nothing for opted-out routes', async (t) => {
+  const clock = FakeTimers.install({ now: Date.now(), toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  store.calls.length = 0
+  const read = await app.inject({ url: '/read', cookies: jar.cookies })
+  t.same(store.calls, ['get'], 'a read: one round-trip, no write')
+  t.equal(read.headers['set-cookie'], undefined)
+  store.calls.length = 0
+  await app.inject({ url: '/set/a/1', cookies: jar.cookies })
+  t.same(store.calls, ['get'], 'setting the same value writes nothing')
+  store.calls.length = 0
+  await app.inject({ url: '/static', cookies: jar.cookies })
+  t.same(store.calls, [], 'a route with config.session false: no round-trip at all')
+  clock.tick(7 * 3600_000)
+  store.calls.length = 0
+  const renewed = jar.take(await app.inject({ url: '/read', cookies: jar.cookies }))
+  t.same(store.calls, ['get', 'touch'], 'rolling renewal refreshes the expiry without rewriting the data')
+  t.ok(setCookie(renewed), 'and re-issues the cookie')
+  store.calls.length = 0
+  jar.take(await app.inject({ url: '/touch', cookies: jar.cookies }))
+  t.same(store.calls, ['get', 'touch'], 'touch() too')
+})
+
+t.test('no lost updates: concurrent requests that change different keys both survive', async (t) => {
+  const store = new MemoryStore()
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const { app } = await buildApp({ key: KEY, store }, (app) => {
+    app.get('/slow/:key/:value', async (request) => {
+      const { key, value } = request.params as { key: string, value: string }
+      await gate
+      request.session.set(key, value)
+      return {}
+    })
+    routes(app)
+  })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/start/0', cookies: jar.cookies }))
+  // Both requests load the session before either saves.
+  const first = app.inject({ url: '/slow/a/1', cookies: jar.cookies })
+  const second = app.inject({ url: '/slow/b/2', cookies: jar.cookies })
+  const third = app.inject({ url: '/slow/start/3', cookies: jar.cookies })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  release()
+  await Promise.all([first, second, third])
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { start: '3', a: '1', b: '2' }, 'every change kept')
+})
+
+t.test('a write that meets another server\'s write merges key by key', async (t) => {
+  const store = new SpyStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  const id = await idOf(jar.cookies.session as string)
+  // Another server writes b and changes a while this request is in flight.
+  store.conflicts = 1
+  store.conflictWith = async () => {
+    const current = await store.inner.get(id) as StoredSession
+    await store.inner.put(id, await new Fernet(KEY).encrypt('{"a":"other","b":"2"}'), current.version, 60_000)
+  }
+  await app.inject({ url: '/set/c/3', cookies: jar.cookies })
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: 'other', b: '2', c: '3' }, 'its keys and ours')
+  store.conflicts = 1
+  store.conflictWith = async () => {
+    const current = await store.inner.get(id) as StoredSession
+    await store.inner.put(id, 'not a token', current.version, 60_000)
+  }
+  await app.inject({ url: '/set/d/4', cookies: jar.cookies })
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { d: '4' }, 'an unreadable concurrent record is replaced by this request\'s keys')
+
+  store.conflicts = 32
+  store.conflictWith = undefined
+  const busy = await app.inject({ url: '/set/e/5', cookies: jar.cookies })
+  t.equal(busy.statusCode, 503, '32 lost races in a row: 503, never a silent loss')
+  t.match(busy.json().message, /changed under 32 concurrent writes/)
+
+  // A new id already taken (128 random bits repeating): another id is drawn.
+  store.conflicts = 1
+  const created = new Jar()
+  created.take(await app.inject({ url: '/set/z/1', cookies: created.cookies }))
+  t.same((await app.inject({ url: '/read', cookies: created.cookies })).json().data, { z: '1' })
+})
+
+t.test('a session revoked while a request runs is not brought back', async (t) => {
+  const store = new MemoryStore()
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const { app } = await buildApp({ key: KEY, store, rolling: 10 }, (app) => {
+    app.get('/slow', async (request) => { await gate; request.session.set('late', 'write'); return {} })
+    app.get('/slow-read', async (request) => { await gate; return request.session.data() })
+    routes(app)
+  })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const writing = app.inject({ url: '/slow', cookies: jar.cookies })
+  const clock = FakeTimers.install({ now: Date.now() + 20_000, toFake: ['Date'] })
+  const renewing = app.inject({ url: '/slow-read', cookies: jar.cookies })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(await app.revokeSessions('ada'), 1)
+  release()
+  const [written, renewed] = await Promise.all([writing, renewing])
+  clock.uninstall()
+  t.equal(written.headers['set-cookie'], undefined, 'the late write sets nothing')
+  t.equal(renewed.headers['set-cookie'], undefined, 'nor does a late renewal')
+  t.equal(store.size, 0, 'and the record stays gone')
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} })
+})
+
+t.test('store failures: a bounded wait, then 503 with the reason logged; never a silent logout', async (t) => {
+  const store = new SpyStore()
+  const { app, logs } = await storeApp(t, { store, storeTimeout: 50 })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  store.hang = true
+  const slow = await app.inject({ url: '/read', cookies: jar.cookies })
+  t.equal(slow.statusCode, 503, 'a store that does not answer: 503 after storeTimeout')
+  t.match(slow.json(), { statusCode: 503, code: 'FST_SESSION_STORE_UNAVAILABLE', message: /unavailable \(get: no answer within 50 ms\)/ })
+  t.equal(slow.headers['set-cookie'], undefined, 'the cookie is left alone: no logout')
+  t.ok(logs.some((line) => line.level === 50 && /no answer within 50 ms/.test(String((line.err as { message?: string } | undefined)?.message))), 'logged with the reason')
+  store.hang = false
+  store.fail = new Error('ECONNREFUSED 127.0.0.1:6379')
+  const down = await app.inject({ url: '/read', cookies: jar.cookies })
+  t.equal(down.statusCode, 503)
+  t.match(down.json().message, /get: ECONNREFUSED/)
+  store.fail = undefined
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } }, 'back once the store is: still logged in')
+
+  // A write that fails after the route ran: 503 rather than a reply that pretends it was saved.
+  let failWrites = true
+  const writeStore = new SpyStore()
+  const original = writeStore.put.bind(writeStore)
+  writeStore.put = async (...args) => { if (failWrites) throw new Error('READONLY'); return await original(...args) }
+  const writer = await storeApp(t, { store: writeStore })
+  const failed = await writer.app.inject('/set/a/1')
+  t.equal(failed.statusCode, 503)
+  t.match(failed.json().message, /put: READONLY/)
+  failWrites = false
+  const destroyFails = new SpyStore()
+  const ender = await storeApp(t, { store: destroyFails })
+  const endJar = new Jar()
+  endJar.take(await ender.app.inject({ url: '/set/a/1', cookies: endJar.cookies }))
+  destroyFails.fail = new Error('down')
+  const notEnded = await ender.app.inject({ url: '/logout', cookies: endJar.cookies })
+  t.equal(notEnded.statusCode, 503, 'a logout the store could not record is not reported as done')
+  t.equal(notEnded.headers['set-cookie'], undefined)
+})
+
+t.test('express-session stores: callbacks and promises, records in their own shape', async (t) => {
+  const store = new CallbackStore()
+  const { app } = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const id = await idOf(jar.cookies.session as string)
+  const record = JSON.parse(store.records.get(id)?.json as string)
+  t.match(record, { cookie: { originalMaxAge: 86_400_000, expires: String }, version: 1, data: /^gAAAAA/ }, 'the shape express-session stores read their expiry from')
+  t.equal(await app.revokeSessions('ada'), 1, 'revocation through an index record')
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().isNew, true)
+
+  const promises = new PromiseStore()
+  const plain = await storeApp(t, { store: promises, encryptStore: false })
+  const plainJar = new Jar()
+  plainJar.take(await plain.app.inject({ url: '/set/a/1', cookies: plainJar.cookies }))
+  const plainId = await idOf(plainJar.cookies.session as string)
+  t.match(JSON.parse(promises.records.get(plainId) as string), { data: { a: '1' } }, 'plain JSON is stored as an object, queryable by other programs')
+  promises.records.set(plainId, JSON.stringify({ cookie: {}, foreign: true }))
+  t.same((await plain.app.inject({ url: '/read', cookies: plainJar.cookies })).json().isNew, true, 'a record in another program\'s shape is no session of ours')
+  t.equal(await plain.app.revokeSessions('nobody'), 0)
+
+  // A touch-less store renews by rewriting the record; a record gone meanwhile is not renewed.
+  const clock = FakeTimers.install({ now: Date.now(), toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const renewJar = new Jar()
+  renewJar.take(await plain.app.inject({ url: '/login/bob', cookies: renewJar.cookies }))
+  clock.tick(7 * 3600_000)
+  t.ok(setCookie(renewJar.take(await plain.app.inject({ url: '/read', cookies: renewJar.cookies }))), 'renewed')
+  clock.tick(7 * 3600_000)
+  promises.records.delete(await idOf(renewJar.cookies.session as string))
+  t.same((await plain.app.inject({ url: '/read', cookies: renewJar.cookies })).json().isNew, true)
+  t.equal(await plain.app.revokeSessions('bob'), 0, 'a listed session that is gone is not counted')
+})
+
+t.test('MemoryStore: bounded by entries and bytes, expiring, swept without keeping the process alive', async (t) => {
+  const store = new MemoryStore({ maxEntries: 3, maxBytes: 10_000, sweepInterval: 5 })
+  t.teardown(() => { store.close() })
+  for (const id of ['a', 'b', 'c', 'd']) await store.put(id, 'x', null, 60_000)
+  t.equal(store.size, 3, 'at most maxEntries')
+  t.equal(await store.get('a'), undefined, 'the least recently used went first')
+  await store.put('big', 'y'.repeat(4_000), null, 60_000)
+  await store.put('bigger', 'y'.repeat(4_000), null, 60_000)
+  t.ok(store.size <= 2, `at most maxBytes (${store.size} left)`)
+  await store.put('short', 'z', null, 10, 'user')
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.equal(await store.get('short'), undefined, 'expired')
+  t.equal(await store.revoke('user'), 0, 'and swept from its user\'s index')
+  t.equal(await store.touch('gone', 1000), false)
+  t.same(await store.put('bigger', 'new', 99, 1000), { ok: false, current: { data: 'y'.repeat(4_000), version: 1 } }, 'a stale version is refused with what is there')
+  t.same(await store.put('missing', 'new', 1, 1000), { ok: false, current: undefined }, 'an update of a record that is gone is refused')
+  for (const bad of [{ maxEntries: 0 }, { maxBytes: 1.5 }, { sweepInterval: -1 }]) {
+    t.throws(() => new MemoryStore(bad), { name: 'TypeError', message: /must be a whole number, 1 or more/ })
+  }
+  // A process holding a MemoryStore ends when its work is done: the sweep timer is unref'd.
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const { MemoryStore } = await import(${JSON.stringify(new URL('../dist/esm/index.js', import.meta.url).href)})
+    new MemoryStore({ sweepInterval: 1000 }); console.log('done')`], { encoding: 'utf8', timeout: 20_000 })
+  t.equal(child.stdout.trim(), 'done')
+  t.equal(child.status, 0, 'the process exited by itself')
+})
+
+t.test('store options are checked at registration', async (t) => {
+  const bad: Array<[Partial<EncryptedSessionOptions>, RegExp]> = [
+    [{ store: {} as never }, /store must be a MemoryStore, a RedisStore, or an express-session store/],
+    [{ store: new MemoryStore(), storeTimeout: 0 }, /storeTimeout must be a whole number of milliseconds/],
+    [{ store: new MemoryStore(), encryptStore: 'yes' as never }, /encryptStore must be true or false/],
+    [{ store: new MemoryStore(), userId: 'id' as never }, /userId must be a function/],
+    [{ storeTimeout: 100 }, /storeTimeout, encryptStore and userId go with store/]
+  ]
+  for (const [options, message] of bad) {
+    const app = Fastify()
+    app.register(encryptedSession, { key: KEY, ...options })
+    await t.rejects(async () => { await app.ready() }, { name: 'TypeError', message })
+  }
+})
