@@ -1,0 +1,177 @@
+// Store mode on a real Redis (Debian's redis-server, started by the test on a free loopback
+// port): the behavioural suite with RedisStore and with connect-redis, what Redis holds,
+// revocation and concurrent writes across two server processes, and an outage under load.
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { RedisStore as ConnectRedisStore } from 'connect-redis'
+import { createClient } from 'redis'
+import { Fernet } from '../index.js'
+import { RedisStore } from '../lib/redis-store.js'
+import { sessionBehaviours } from './helpers/behaviours.js'
+import { buildApp } from './helpers/app.js'
+import { serversMissing, startRedis } from './helpers/servers.js'
+
+const skip = serversMissing('redis')
+const KEY = Fernet.generateKey()
+
+// eslint-disable-next-line @typescript-eslint/explicit-function-return-type -- node-redis's client type is best inferred
+async function connect (t: Test, url: string) {
+  const client = createClient({ url, socket: { reconnectStrategy: (retries: number) => Math.min(50 * retries, 500) } })
+  client.on('error', () => {})
+  await client.connect()
+  t.teardown(async () => { client.destroy() })
+  return client
+}
+
+t.test('RedisStore passes the behavioural suite', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  await sessionBehaviours(t, { store: new RedisStore({ client: await connect(t, redis.url) }) })
+})
+
+t.test('connect-redis, an express-session store, passes it too', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  await sessionBehaviours(t, { store: new ConnectRedisStore({ client: await connect(t, redis.url) }) })
+})
+
+t.test('what Redis holds: prefixed keys that Redis expires, and nothing readable', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const client = await connect(t, redis.url)
+  const { app } = await buildApp({ key: KEY, ttl: 3600, store: new RedisStore({ client, prefix: 'myapp:' }) }, (app) => {
+    app.get('/login', async (request) => { request.session.login({ id: 'ada-lovelace', email: 'ada@example.org' }); request.session.set('note', 'secret-note'); return {} })
+  })
+  await app.inject('/login')
+  const keys = (await client.keys('*')).sort()
+  t.equal(keys.length, 2, `a session and its user's index: ${keys.join(', ')}`)
+  t.ok(keys.every((key) => key.startsWith('myapp:')), 'every key under the prefix')
+  const sessionKey = keys.find((key) => key.startsWith('myapp:s:')) as string
+  const indexKey = keys.find((key) => key.startsWith('myapp:u:')) as string
+  const ttl = await client.pTTL(sessionKey)
+  t.ok(ttl > 3_590_000 && ttl <= 3_600_000, `Redis expires the session itself (PTTL ${ttl} ms for a ttl of 3,600 s)`)
+  t.ok(await client.pTTL(indexKey) > 0, 'and the index')
+  const hash = await client.hGetAll(sessionKey)
+  t.same(Object.keys(hash).sort(), ['d', 'v'])
+  t.match(hash.d, /^gAAAAA/, 'the data is a Fernet token')
+  const members = await client.sMembers(indexKey)
+  const dump = JSON.stringify({ keys, hash, members })
+  t.notMatch(dump, /ada|secret-note|example\.org/, 'a dump of Redis reveals no user, no data')
+})
+
+t.test('scripts Redis forgot (a restart, SCRIPT FLUSH) are sent again', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const client = await connect(t, redis.url)
+  const store = new RedisStore({ client })
+  t.same(await store.put('id-1', 'data', null, 10_000), { ok: true, version: 1 })
+  await client.scriptFlush()
+  t.same(await store.put('id-1', 'more', 1, 10_000), { ok: true, version: 2 }, 'NOSCRIPT: the script itself, once more')
+  t.same(await store.get('id-1'), { data: 'more', version: 2 })
+  t.same(await store.put('id-1', 'x', 1, 10_000), { ok: false, current: { data: 'more', version: 2 } }, 'a stale version is refused, with what is there')
+  t.same(await store.put('id-1', 'x', null, 10_000), { ok: false, current: { data: 'more', version: 2 } }, 'a taken id is refused')
+  t.same(await store.put('gone', 'x', 3, 10_000), { ok: false, current: undefined })
+  t.equal(await store.touch('gone', 10_000), false)
+  await client.set('fes:s:broken', 'not a hash')
+  await t.rejects(store.get('broken'), /WRONGTYPE/, 'other errors are not taken for NOSCRIPT')
+  await t.rejects(store.put('broken', 'x', 1, 1000), /WRONGTYPE/)
+  t.throws(() => new RedisStore({} as never), { name: 'TypeError', message: /RedisStore needs \{ client \}/ })
+  t.throws(() => new RedisStore({ client, prefix: 5 as never }), { name: 'TypeError', message: /prefix must be a string/ })
+})
+
+interface Server { port: number, stderr: () => string, alive: () => boolean }
+
+async function startServer (t: Test, redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'store-server.mjs')], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, REDIS_URL: redisUrl, KEYS: KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  const [first] = await once(child.stdout, 'data') as [Buffer]
+  clearTimeout(timer)
+  return { port: Number(first.toString().trim()), stderr: () => stderr, alive: () => child.exitCode === null && child.signalCode === null }
+}
+
+/** A browser of its own: a cookie jar over real HTTP. */
+function browser (): { get: (server: Server, path: string, method?: string) => Promise<{ status: number, body: any }> } {
+  let cookie = ''
+  return {
+    async get (server, path, method = 'GET') {
+      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method, headers: cookie === '' ? {} : { cookie } })
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';') as [string]
+        cookie = /^session=;/.test(line) || /Max-Age=0/.test(line) ? '' : pair
+      }
+      const text = await response.text()
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+    }
+  }
+}
+
+t.test('revocation: at once, on every server sharing the Redis', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const [a, b] = await Promise.all([startServer(t, redis.url), startServer(t, redis.url)]) as [Server, Server]
+  const phone = browser()
+  const laptop = browser()
+  await phone.get(a, '/login/ada')
+  await laptop.get(b, '/login/ada')
+  const readOnB = await phone.get(b, '/read')
+  t.same(readOnB.body.data, { current_user: { id: 'ada' } }, 'a session made on one server is read on the other')
+  t.same((await browser().get(a, '/revoke/ada', 'POST')).body, { ended: 2 }, 'server A ends both of ada\'s sessions')
+  t.same((await phone.get(b, '/read')).body, { pid: readOnB.body.pid, isNew: true, data: {} }, 'server B sees it at the next request')
+  t.same((await laptop.get(a, '/read')).body.isNew, true)
+})
+
+t.test('no lost updates: concurrent requests to two servers change different keys, all survive', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const [a, b] = await Promise.all([startServer(t, redis.url), startServer(t, redis.url)]) as [Server, Server]
+  const user = browser()
+  await user.get(a, '/set/start/0')
+  // The same cookie on 16 requests at once, half to each server: each loads the session
+  // before the others save.
+  const answers = await Promise.all(Array.from({ length: 16 }, async (_, i) => await user.get(i % 2 === 0 ? a : b, `/set/k${i}/${i}`)))
+  t.same(answers.map((answer) => answer.status), Array(16).fill(200), 'every write answered 200')
+  t.equal(new Set(answers.map((answer) => answer.body.pid)).size, 2, 'both servers wrote')
+  const { data } = (await user.get(a, '/read')).body
+  t.same(Object.keys(data).sort(), ['k0', 'k1', 'k10', 'k11', 'k12', 'k13', 'k14', 'k15', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9', 'start'], 'every key every request wrote')
+  t.same((await user.get(b, '/set/k0/last')).status, 200)
+  t.equal((await user.get(a, '/read')).body.data.k0, 'last', 'the same key written later: the later value')
+})
+
+t.test('Redis down under load: 503s with the reason, never a crash, a logout or another user\'s data', { skip }, async (t) => {
+  const redis = await startRedis(t, { appendonly: true })
+  const server = await startServer(t, redis.url, { STORE_TIMEOUT: '300' })
+  const users = ['ada', 'bob', 'cy', 'di'].map((name) => ({ name, jar: browser() }))
+  for (const { name, jar } of users) await jar.get(server, `/login/${name}`)
+  const statuses = new Map<number, number>()
+  const problems: string[] = []
+  let running = true
+  const load = users.map(async ({ name, jar }) => {
+    while (running) {
+      const answer = await jar.get(server, '/read').catch((error: Error) => ({ status: 0, body: error.message }))
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+      if (answer.status === 200 && answer.body.data.current_user?.id !== name) problems.push(`${name} got ${JSON.stringify(answer.body)}`)
+      if (answer.status !== 200 && answer.status !== 503) problems.push(`${name}: status ${answer.status} ${JSON.stringify(answer.body)}`)
+      if (answer.status === 503 && !/session store is unavailable/.test(String(answer.body?.message))) problems.push(`${name}: a 503 without the reason`)
+    }
+  })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await redis.stop()
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const during = statuses.get(503) ?? 0
+  await redis.start()
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  running = false
+  await Promise.all(load)
+  t.same(problems, [], 'only 200s with the user\'s own data, and 503s that say why')
+  t.ok(during > 0, `the outage was answered 503 (${during} times)`)
+  t.ok((statuses.get(200) ?? 0) > during, `and most requests before and after it succeeded (${statuses.get(200) ?? 0})`)
+  for (const { name, jar } of users) {
+    t.same((await jar.get(server, '/read')).body.data, { current_user: { id: name } }, `${name} is still logged in once Redis is back`)
+  }
+  t.ok(server.alive(), 'the server never stopped')
+  t.match(server.stderr(), /session store is unavailable \(get: /, 'the 503s were logged with their reason')
+  t.notMatch(server.stderr(), /Unhandled|uncaught/i)
+})
