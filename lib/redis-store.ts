@@ -116,8 +116,9 @@ export class RedisStore implements SessionStore {
   }
 
   async get (id: string): Promise<StoredSession | undefined> {
-    const [version, data] = await this.#client.sendCommand(['HMGET', this.#sessions + id, 'v', 'd']) as Array<string | null>
-    return version == null || data == null ? undefined : { data, version: Number(version) }
+    // v and d are always written together, in one script.
+    const [version, data] = await this.#client.sendCommand(['HMGET', this.#sessions + id, 'v', 'd']) as [string | null, string | null]
+    return data === null ? undefined : { data, version: Number(version) }
   }
 
   async put (id: string, data: string, expected: number | null, ttl: number, user?: string): Promise<PutResult> {

@@ -266,6 +266,11 @@ t.test('9. Vary: Cookie on every response that sets or clears the session; share
       request.session.set('n', 2)
       return {}
     })
+    app.get('/public-only', async (request, reply) => {
+      void reply.header('cache-control', 'public')
+      request.session.set('n', 4)
+      return {}
+    })
     app.get('/public-read', async (request, reply) => {
       void reply.header('cache-control', 'public, max-age=60')
       return { n: request.session.get('n') ?? null }
@@ -280,6 +285,7 @@ t.test('9. Vary: Cookie on every response that sets or clears the session; share
   t.ok(setCookie(publicSet), 'a change the app made is saved')
   t.equal(publicSet.headers['cache-control'], 'private, max-age=60', 'and the response made private, so no shared cache keeps one user\'s cookie')
   t.ok(logs.some((line) => line.level === 40 && /shared caches/.test(line.msg)), 'with a warning in the log')
+  t.equal((await app.inject('/public-only')).headers['cache-control'], 'private', 'a bare public becomes private')
 
   const aged = await new Fernet(KEY).encryptAtTime('{"n":3}', Math.floor(Date.now() / 1000) - 60)
   const renewal = await app.inject({ url: '/public-read', cookies: { session: aged } })

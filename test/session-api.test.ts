@@ -7,6 +7,7 @@ import FakeTimers from '@sinonjs/fake-timers'
 import fastifyCookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import encryptedSession, { Fernet, Session, TTL_KEY } from '../index.js'
+import { kDecide } from '../lib/session.js'
 import { buildApp, isCleared, setCookie } from './helpers/app.js'
 
 const KEY = Fernet.generateKey()
@@ -295,4 +296,10 @@ t.test('attributes chosen with options() that leave the session no room: not sav
   t.equal(big.headers['set-cookie'], undefined, 'no cookie the browser would drop')
   t.ok(logs.some((line) => line.level === 50 && /leave too little room/.test(line.msg)))
   t.match(String((await app.inject('/small')).headers['set-cookie']), /Domain=(sub\.){60}example\.test/, 'a session that fits is set with them')
+})
+
+t.test('a Session built by hand with an origin but without its text re-issues its data', async (t) => {
+  const session = new Session({ data: { a: 1 }, origin: { timestamp: 100, keyIndex: 1 } })
+  const decision = session[kDecide](200, { rolling: false, createdKey: undefined })
+  t.match(decision, { action: 'save', json: '{"a":1}', timestamp: 100, fresh: false }, 'a rotated key alone: the same data, the old time')
 })

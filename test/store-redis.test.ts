@@ -56,6 +56,8 @@ t.test('what Redis holds: prefixed keys that Redis expires, and nothing readable
   const members = await client.sMembers(indexKey)
   const dump = JSON.stringify({ keys, hash, members })
   t.notMatch(dump, /ada|secret-note|example\.org/, 'a dump of Redis reveals no user, no data')
+  t.equal(await app.revokeSessions('ada-lovelace'), 1, 'revoked in one step')
+  t.same(await client.keys('*'), [], 'the session and its index are gone')
 })
 
 t.test('scripts Redis forgot (a restart, SCRIPT FLUSH) are sent again', { skip }, async (t) => {
@@ -74,6 +76,7 @@ t.test('scripts Redis forgot (a restart, SCRIPT FLUSH) are sent again', { skip }
   await t.rejects(store.get('broken'), /WRONGTYPE/, 'other errors are not taken for NOSCRIPT')
   await t.rejects(store.put('broken', 'x', 1, 1000), /WRONGTYPE/)
   t.throws(() => new RedisStore({} as never), { name: 'TypeError', message: /RedisStore needs \{ client \}/ })
+  t.throws(() => new RedisStore(undefined as never), { name: 'TypeError', message: /RedisStore needs \{ client \}/ })
   t.throws(() => new RedisStore({ client, prefix: 5 as never }), { name: 'TypeError', message: /prefix must be a string/ })
 })
 

@@ -96,7 +96,8 @@ t.test('the cookie holds a token of a random id; the store holds the data, encry
 
 t.test('a forged, tampered or expired cookie costs the store nothing', async (t) => {
   const store = new SpyStore()
-  const { app } = await storeApp(t, { store, ttl: 60 })
+  // cacheSize 0: every cookie token is checked afresh, none remembered.
+  const { app } = await storeApp(t, { store, ttl: 60, cacheSize: 0 })
   const jar = new Jar()
   jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
   const token = jar.cookies.session as string
@@ -450,4 +451,44 @@ t.test('store options are checked at registration', async (t) => {
     app.register(encryptedSession, { key: KEY, ...options })
     await t.rejects(async () => { await app.ready() }, { name: 'TypeError', message })
   }
+})
+
+t.test('absoluteLifetime in a store, as in the cookie', async (t) => {
+  const clock = FakeTimers.install({ now: Date.now(), toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app } = await storeApp(t, { store: new MemoryStore(), absoluteLifetime: 600, rolling: 60 })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  for (let minute = 0; minute < 9; minute++) {
+    clock.tick(61_000)
+    jar.take(await app.inject({ url: '/read', cookies: jar.cookies }))
+  }
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().isNew, false, 'active for nine minutes: still in')
+  clock.tick(120_000)
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} }, 'past ten minutes since it was created: over, however active')
+})
+
+t.test('the express-session adapter at its edges', async (t) => {
+  const { ExpressStoreAdapter } = await import('../lib/express-store.js')
+  const failing = {
+    get: (_sid: string, callback: (error?: unknown) => void) => { callback(new Error('connection reset')) },
+    set: (_sid: string, _session: unknown, callback: (error?: unknown) => void) => { callback() },
+    destroy: (_sid: string, callback: (error?: unknown) => void) => { callback() }
+  }
+  await t.rejects(new ExpressStoreAdapter(failing, false).get('x'), /connection reset/, 'a callback error is a rejection')
+  const { app } = await storeApp(t, { store: failing })
+  // A valid cookie (from a server whose store works), so that the failing store is asked.
+  const working = await storeApp(t, { store: new MemoryStore() })
+  const response = await app.inject({ url: '/read', cookies: { session: await working.app.encodeSession({ a: 1 }) } })
+  t.equal(response.statusCode, 503, 'and a 503 through the plugin')
+
+  const store = new PromiseStore()
+  const adapter = new ExpressStoreAdapter(store, false)
+  t.same(await adapter.put('id', 'data', null, 1000), { ok: true, version: 1 })
+  t.same(await adapter.put('id', 'other', null, 1000), { ok: false, current: { data: 'data', version: 1 } }, 'a taken id is refused')
+  t.equal(await adapter.touch('missing', 1000), false, 'no touch(): a record that is gone is not renewed')
+  await adapter.destroy('id', 'nobody-listed')
+  t.equal(await adapter.get('id'), undefined)
+  await store.set('odd', { cookie: {}, version: 'one', data: 'x' })
+  t.equal(await adapter.get('odd'), undefined, 'a record without our version is no session of ours')
 })
