@@ -27,7 +27,15 @@ npm init -y >/dev/null
 # devDependencies (@types/node 20), both from the registry as a user would get them.
 typescript="typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")"
 types_node="@types/node@$(node -p "require('$root/package.json').devDependencies['@types/node'].match(/\\d+/)[0]")"
-npm install --silent --prefer-offline --no-audit --no-fund "./$tarball" fastify@5 "$typescript" "$types_node" >/dev/null 2>&1
+npm install --prefer-offline --no-audit --no-fund "./$tarball" fastify@5 "$typescript" "$types_node" > install.log 2>&1 || { cat install.log >&2; exit 1; }
+# Installing the package runs nothing of ours: npm 11 warns about any install script a package
+# has (it once warned about "prepare"), and a user should see no such line.
+if grep -Eiq 'install-scripts|fastify-encrypted-session.*(prepare|install)' install.log; then
+  echo 'installing the tarball ran, or warned about, a script of ours:' >&2; cat install.log >&2; exit 1
+fi
+if node -e 'const s = require("./node_modules/fastify-encrypted-session/package.json").scripts ?? {}; process.exit(["preinstall", "install", "postinstall", "prepare"].some((name) => name in s) ? 1 : 0)'; then :; else
+  echo 'the packed package.json has an install-time script' >&2; exit 1
+fi
 cat > esm.mjs <<'JS'
 import Fastify from 'fastify'
 import encryptedSession, { Fernet, MultiFernet, InvalidToken } from 'fastify-encrypted-session'
