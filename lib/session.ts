@@ -342,10 +342,16 @@ export class Session<Data extends object = SessionData> {
     state.data = {}
   }
 
-  /** Empties the session and expires its cookie (and, in a store, deletes its record). */
+  /**
+   * Empties the session and expires its cookie (and, in a store, deletes its record). Whatever
+   * is set afterwards (a flash message after logout) starts a new session: a new token, and in a
+   * store a new id, so the ended one stays ended.
+   */
   destroy (): void {
     this.clear()
-    this[kState].destroyed = true
+    const state = this[kState]
+    state.destroyed = true
+    state.regenerated = true
   }
 
   /**

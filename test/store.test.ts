@@ -492,3 +492,24 @@ t.test('the express-session adapter at its edges', async (t) => {
   await store.set('odd', { cookie: {}, version: 'one', data: 'x' })
   t.equal(await adapter.get('odd'), undefined, 'a record without our version is no session of ours')
 })
+
+t.test('logout then a flash message: the ended session stays ended, the message goes to a new one', async (t) => {
+  const store = new MemoryStore()
+  const { app } = await buildApp({ key: KEY, store }, (app) => {
+    app.get('/login', async (request) => { request.session.login({ id: 'ada' }); return {} })
+    app.get('/logout', async (request) => {
+      request.session.logout()
+      request.session.flash('info', 'You are logged out')
+      return {}
+    })
+    app.get('/read', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
+  })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login', cookies: jar.cookies }))
+  const copy = jar.cookies.session as string
+  jar.take(await app.inject({ url: '/logout', cookies: jar.cookies }))
+  t.not(await idOf(jar.cookies.session as string), await idOf(copy), 'the message lives under a new id')
+  t.same((await app.inject({ url: '/read', cookies: { session: copy } })).json(), { isNew: true, data: {} }, 'the logged-out cookie opens nothing')
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { _flashes: [['info', 'You are logged out']] })
+  t.equal(store.size, 1, 'only the new session is stored')
+})
