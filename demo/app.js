@@ -43,7 +43,7 @@ ${body}
 
 const logoutForm = '<form method="post" action="/logout"><button>Log out</button></form>'
 
-function homePage ({ visits, user }) {
+function homePage ({ visits, user, where }) {
   const who = user === undefined
     ? `<form method="post" action="/login">
 <label>Name <input name="name" maxlength="64" required autofocus autocomplete="username"></label>
@@ -57,9 +57,12 @@ ${logoutForm}
   return `<p>You have visited this page <strong id="visits">${visits}</strong> time${visits === 1 ? '' : 's'}.</p>
 ${who}
 <p><a href="/account">Your account</a> is behind <code>app.requireLogin</code>; <a href="/cookie">the cookie page</a>
-shows what your browser holds. Everything lives in one encrypted cookie: a Fernet token of plain JSON that
-a Flask app with the same key could read. There is no server-side store.</p>`
+shows what your browser holds. ${where}</p>`
 }
+
+// What the pages say of where the session lives, in each mode.
+const IN_COOKIE = 'Everything lives in one encrypted cookie: a Fernet token of plain JSON that a Flask app with the same key could read. There is no server-side store.'
+const IN_REDIS = 'The session lives in Redis, encrypted; the cookie holds only a Fernet token of its random id, so logging out ends it on every server at once.'
 
 function accountPage (user) {
   return `<p id="account">You are logged in as <strong>${escapeHtml(user.name)}</strong>.</p>
@@ -109,10 +112,21 @@ function incomingCookies (cookies) {
   return chunks
 }
 
+/** A RedisStore on a node-redis client of its own, closed with the app. */
+async function redisStore (app, url) {
+  const { createClient } = await import('redis')
+  const { RedisStore } = await import('fastify-encrypted-session/redis')
+  const client = createClient({ url })
+  client.on('error', (error) => { app.log.warn({ err: error }, 'Demo: Redis connection error') })
+  await client.connect()
+  app.addHook('onClose', async () => { client.destroy() })
+  return new RedisStore({ client })
+}
+
 /**
- * @param {{ key?: string, logger?: boolean | object, warn?: (message: string) => void }} options
+ * @param {{ key?: string, redisUrl?: string, logger?: boolean | object, warn?: (message: string) => void }} options
  */
-export async function buildDemo ({ key = process.env.SESSION_KEY, logger = false, warn = console.warn } = {}) {
+export async function buildDemo ({ key = process.env.SESSION_KEY, redisUrl = process.env.REDIS_URL, logger = false, warn = console.warn } = {}) {
   if (key === undefined || key === '') {
     key = Fernet.generateKey()
     warn('SESSION_KEY is not set: using a key generated for this run, so sessions will not survive a restart. ' +
@@ -120,7 +134,10 @@ export async function buildDemo ({ key = process.env.SESSION_KEY, logger = false
   }
   const app = Fastify({ logger })
   // 'auto': Secure over HTTPS, and a plain-HTTP demo still works in every browser.
-  await app.register(encryptedSession, { key, ttl: TTL, maxSessionSize: MAX_SESSION_SIZE, keepOnLogin: ['visits'], cookie: { secure: 'auto' } })
+  // Cookie-only by default, nothing to run; REDIS_URL keeps the sessions in Redis instead.
+  const store = redisUrl === undefined || redisUrl === '' ? undefined : await redisStore(app, redisUrl)
+  const where = store === undefined ? IN_COOKIE : IN_REDIS
+  await app.register(encryptedSession, { key, ttl: TTL, maxSessionSize: MAX_SESSION_SIZE, keepOnLogin: ['visits'], cookie: { secure: 'auto' }, ...(store === undefined ? {} : { store }) })
   // Every key decrypts, as in the plugin, so the cookie page can read a cookie made under an older one.
   const fernet = new MultiFernet(key.split(',').map((part) => part.trim()))
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 },
@@ -134,7 +151,7 @@ export async function buildDemo ({ key = process.env.SESSION_KEY, logger = false
   app.get('/', async (request, reply) => {
     const visits = (request.session.get('visits') ?? 0) + 1
     request.session.set('visits', visits)
-    return html(request, reply, 'fastify-encrypted-session', homePage({ visits, user: request.session.user }))
+    return html(request, reply, 'fastify-encrypted-session', homePage({ visits, user: request.session.user, where }))
   })
 
   app.get('/account', {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 // @ts-expect-error the demo is plain JavaScript, written as an application would be
 import { buildDemo } from '../demo/app.js'
 import { Fernet, MultiFernet } from '../index.js'
+import { serversMissing, startRedis } from './helpers/servers.js'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 
 // `npm start` builds before it serves, which takes a while on a slow machine.
@@ -185,6 +186,22 @@ t.test('the cookie page shows the cookie the request brought', async (t) => {
   const refused = await app.inject({ url: '/cookie', cookies: { session: tokenOf(browser.jar).slice(0, -6) + 'AAAA==' } })
   t.match(refused.body, /id="cookie-refused"/, 'an edited cookie: the page says it could not be opened')
   t.notMatch(refused.body, /id="cookie-size"/, 'and shows no figures for it')
+})
+
+t.test('with REDIS_URL the demo keeps sessions in Redis: the cookie holds only an id', { skip: serversMissing('redis') }, async (t) => {
+  const redis = await startRedis(t)
+  const app = await buildDemo({ key: KEY, redisUrl: redis.url, warn: () => {} })
+  t.teardown(async () => { await app.close() })
+  const browser = client(app)
+  const home = await browser.get('/')
+  t.match(home.body, /The session lives in Redis/, 'the page says where the session lives')
+  await browser.post('/login', 'name=Ada')
+  const cookieText = new TextDecoder().decode(await new Fernet(KEY).decrypt(tokenOf(browser.jar)))
+  t.match(cookieText, /^[A-Za-z0-9_-]{22}$/, 'the cookie is a token of a 22-character id, not of the data')
+  t.match((await browser.get('/account')).body, /logged in as <strong>Ada<\/strong>/)
+  const copy = { ...browser.jar }
+  await browser.post('/logout')
+  t.notMatch((await client(app, copy).get('/account')).body, /logged in as/, 'a copy of the cookie taken before logout opens nothing')
 })
 
 t.test('without a key: generates one and warns once', async (t) => {
