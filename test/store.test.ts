@@ -513,3 +513,20 @@ t.test('logout then a flash message: the ended session stays ended, the message 
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { _flashes: [['info', 'You are logged out']] })
   t.equal(store.size, 1, 'only the new session is stored')
 })
+
+t.test('MemoryStore defaults: 100,000 sessions, a sweep every minute', async (t) => {
+  const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] })
+  t.teardown(() => clock.uninstall())
+  const store = new MemoryStore()
+  t.teardown(() => { store.close() })
+  for (let i = 0; i <= 100_000; i++) await store.put(`id${i}`, 'x', null, 3_600_000)
+  t.equal(store.size, 100_000, 'the 100,001st pushed out the least recently used')
+  t.equal(await store.get('id0'), undefined)
+  await store.put('brief', 'x', null, 1)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const before = store.size
+  clock.tick(59_999)
+  t.equal(store.size, before, 'no sweep before a minute')
+  clock.tick(1)
+  t.equal(store.size, before - 1, 'the expired session swept after a minute')
+})

@@ -15,6 +15,8 @@ import encryptedSession, {
   encryptedSession as named
 } from 'fastify-encrypted-session'
 import { Fernet as SubpathFernet, MultiFernet as SubpathMultiFernet } from 'fastify-encrypted-session/fernet'
+import { MemoryStore } from 'fastify-encrypted-session'
+import { RedisStore } from 'fastify-encrypted-session/redis'
 
 declare module 'fastify-encrypted-session' {
   interface SessionData {
@@ -94,3 +96,12 @@ new Fernet(42) // eslint-disable-line no-new
 expectType<typeof Fernet>(SubpathFernet)
 expectType<typeof MultiFernet>(SubpathMultiFernet)
 expectType<Uint8Array>(await new SubpathMultiFernet([SubpathFernet.generateKey()]).decrypt(sealed).catch(() => new Uint8Array()))
+
+// Store mode from the published declarations: MemoryStore from the root, RedisStore from its
+// subpath, revokeSessions on the instance.
+const storeApp = Fastify()
+await storeApp.register(encryptedSession, { key: Fernet.generateKey(), store: new MemoryStore(), storeTimeout: 500 })
+await storeApp.register(encryptedSession, { key: Fernet.generateKey(), sessionName: 'other', store: new RedisStore({ client: { sendCommand: async (args: string[]) => args } }) })
+expectType<number>(await storeApp.revokeSessions('ada').catch(() => 0))
+// @ts-expect-error RedisStore needs a client
+void new RedisStore({})

@@ -11,6 +11,8 @@ import encryptedSession, {
   encryptedSession as named
 } from 'fastify-encrypted-session'
 import { Fernet as FernetFromSubpath } from 'fastify-encrypted-session/fernet'
+import { MemoryStore, SessionStoreError, type SessionStore } from 'fastify-encrypted-session'
+import { RedisStore } from 'fastify-encrypted-session/redis'
 
 declare module 'fastify-encrypted-session' {
   interface SessionData {
@@ -91,3 +93,28 @@ async function fernetApi (): Promise<void> {
   new Fernet(42) // eslint-disable-line no-new
 }
 void fernetApi
+
+// Store mode, property access and the newer calls, as a user types them.
+app.register(encryptedSession, { key: Fernet.generateKey(), maxTtl: 30 * 86_400, store: new MemoryStore({ maxEntries: 10 }), storeTimeout: 500, encryptStore: false, userId: (user) => (user as { id: number }).id })
+// @ts-expect-error storeTimeout is milliseconds, a number
+app.register(encryptedSession, { key: 'k', store: new MemoryStore(), storeTimeout: '2s' })
+const aStore: SessionStore = new MemoryStore()
+void aStore
+expectType<Promise<number>>(app.revokeSessions('ada'))
+expectType<number>(new SessionStoreError('get', 'down').statusCode)
+app.get('/typed', async (request) => {
+  expectType<number | undefined>(request.session.visits)
+  request.session.visits = 3
+  // @ts-expect-error SessionData says visits is a number
+  request.session.visits = 'three'
+  // @ts-expect-error a key SessionData does not name is not a typed property: use get()/set()
+  void request.session.notDeclared
+  expectType<Promise<void>>(request.session.regenerate(['visits']))
+  request.session.options({ maxAge: 3600, sameSite: 'strict', userInfo: 'passed through by other plugins' })
+  expectType<boolean>(request.session.deleted)
+  return null
+})
+const fakeClient = { sendCommand: async (args: string[]) => args.length }
+app.register(encryptedSession, { key: Fernet.generateKey(), store: new RedisStore({ client: fakeClient, prefix: 'app:' }) })
+// @ts-expect-error RedisStore needs a client
+void new RedisStore({})
