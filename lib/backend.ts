@@ -1,8 +1,9 @@
 // What the plugin's hooks need of a backend: the cookie backend keeps the session in the cookie
 // (lib/cookie-backend.ts), the store backend keeps it in a store with only a token of its id in
 // the cookie (lib/store-backend.ts). The hooks in index.ts are the same for both.
-import type { InvalidTokenReason } from './fernet.js'
-import type { SaveAction, Session, SessionRecord } from './session.js'
+import secureJson from 'secure-json-parse'
+import type { DecryptOptions, FernetBase, InvalidTokenReason } from './fernet.js'
+import { type SaveAction, type Session, type SessionRecord, type SessionSettings, lifetimeOf } from './session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
 export type SessionFailure =
@@ -41,4 +42,49 @@ export class SessionTooLarge extends Error {
     super(`the session token would be ${size} characters, more than maxSessionSize (${maxSessionSize})`)
     this.name = 'SessionTooLarge'
   }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A token's text once its MAC verified, with its time and key, or why it is refused. */
+export async function openText (fernet: FernetBase, token: string, options: Omit<DecryptOptions, 'onInvalid'> = {}): Promise<{ text: string, timestamp: number, keyIndex: number } | SessionFailure> {
+  let reason: InvalidTokenReason = 'malformed'
+  let opened
+  try {
+    opened = await fernet.decryptDetailed(token, { ...options, onInvalid: (why) => { reason = why } })
+  } catch {
+    return reason
+  }
+  try {
+    return { text: utf8.decode(opened.plaintext), timestamp: opened.timestamp, keyIndex: opened.keyIndex }
+  } catch {
+    return 'not-utf8'
+  }
+}
+
+/** Session data from JSON text, or why the text holds none; refuses what could pollute prototypes. */
+export function parseSessionJson (text: string): SessionRecord | SessionFailure {
+  let data: unknown
+  try {
+    data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+  } catch (error) {
+    return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'not-object'
+  return data as SessionRecord
+}
+
+/** The rules of a session's life, as both backends apply them to a token's time. */
+export interface LifetimeRules {
+  settings: SessionSettings
+  absoluteLifetime: number | undefined
+  createdKey: string
+}
+
+/** Why a session issued at `timestamp` is over at `now`: its own lifetime, or the absolute one. */
+export function lifetimeProblem (data: SessionRecord, timestamp: number, now: number, rules: LifetimeRules): SessionFailure | undefined {
+  if (now - timestamp > lifetimeOf(data, rules.settings)) return 'expired'
+  const created = data[rules.createdKey]
+  if (rules.absoluteLifetime !== undefined && typeof created === 'number' && now - created > rules.absoluteLifetime) return 'lifetime-exceeded'
+  return undefined
 }

@@ -1,11 +1,10 @@
 // The session inside the cookie: a Fernet token of the session's plain JSON, the format Python
 // session libraries (flask_encrypted_cookies_session, sanic-cookies, fastapi_session) read and
 // write. Verified tokens are remembered, so a returning cookie costs no cryptography.
-import secureJson from 'secure-json-parse'
 import { LRUCache } from 'lru-cache'
-import { type SessionBackend, type SessionFailure, SessionTooLarge } from './backend.js'
-import { Fernet, type InvalidTokenReason, MultiFernet, ageProblem, tokenTextLength } from './fernet.js'
-import { type SaveAction, Session, type SessionRecord, type SessionSettings, lifetimeOf } from './session.js'
+import { type LifetimeRules, type SessionBackend, type SessionFailure, SessionTooLarge, lifetimeProblem, openText, parseSessionJson } from './backend.js'
+import { Fernet, MultiFernet, ageProblem, tokenTextLength } from './fernet.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings } from './session.js'
 
 export interface CookieBackendOptions {
   /** Raw keys; the first encrypts. */
@@ -26,7 +25,6 @@ interface VerifiedToken {
   keyIndex: number
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 const textEncoder = new TextEncoder()
 
 /**
@@ -41,32 +39,10 @@ function weightOf (verified: VerifiedToken, token: string): number {
   return 2 * (token.length + verified.text.length) + 160
 }
 
-/** Session data from JSON text, or why the text holds none; refuses what could pollute prototypes. */
-export function parseSessionJson (text: string): SessionRecord | SessionFailure {
-  let data: unknown
-  try {
-    data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
-  } catch (error) {
-    return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'not-object'
-  return data as SessionRecord
-}
-
-/** Text from decrypted bytes, or undefined when they are not UTF-8. */
-export function decodeUtf8 (bytes: Uint8Array): string | undefined {
-  try {
-    return utf8.decode(bytes)
-  } catch {
-    return undefined
-  }
-}
-
 export class CookieBackend implements SessionBackend {
   readonly #fernet: MultiFernet
   readonly #maxSessionSize: number
-  readonly #absoluteLifetime: number | undefined
-  readonly #createdKey: string
+  readonly #rules: LifetimeRules
   readonly #settings: SessionSettings
   // Verified tokens, least recently used first out, bounded by count and by memory.
   readonly #cache: LRUCache<string, VerifiedToken> | undefined
@@ -78,8 +54,7 @@ export class CookieBackend implements SessionBackend {
     this.#cache = options.cacheSize > 0
       ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: weightOf })
       : undefined
-    this.#absoluteLifetime = options.absoluteLifetime
-    this.#createdKey = options.createdKey
+    this.#rules = { settings: options.settings, absoluteLifetime: options.absoluteLifetime, createdKey: options.createdKey }
   }
 
   fresh (hadBadCookie = false): Session {
@@ -137,17 +112,9 @@ export class CookieBackend implements SessionBackend {
   async open (token: string, now: number): Promise<Session | SessionFailure> {
     const known = this.lookup(token, now)
     if (known !== undefined) return known
-    let reason: InvalidTokenReason = 'malformed'
-    let opened
-    try {
-      // The longest lifetime any session may have; a session's own is checked once it is read.
-      opened = await this.#fernet.decryptDetailed(token, { ttl: this.#settings.maxTtl, now, onInvalid: (why) => { reason = why } })
-    } catch {
-      return reason
-    }
-    const text = decodeUtf8(opened.plaintext)
-    if (text === undefined) return 'not-utf8'
-    const verified: VerifiedToken = { text, timestamp: opened.timestamp, keyIndex: opened.keyIndex }
+    // The longest lifetime any session may have; a session's own is checked once it is read.
+    const verified = await openText(this.#fernet, token, { ttl: this.#settings.maxTtl, now })
+    if (typeof verified === 'string') return verified
     const session = this.#sessionOf(verified, now)
     // Remembered only once it opens a usable session: nothing is kept of a refused token.
     if (typeof session !== 'string') this.#cache?.set(token, verified)
@@ -157,11 +124,8 @@ export class CookieBackend implements SessionBackend {
   #sessionOf (verified: VerifiedToken, now: number): Session | SessionFailure {
     const data = parseSessionJson(verified.text)
     if (typeof data === 'string') return data
-    if (now - verified.timestamp > lifetimeOf(data, this.#settings)) return 'expired'
-    const created = data[this.#createdKey]
-    if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
-      return 'lifetime-exceeded'
-    }
+    const over = lifetimeProblem(data, verified.timestamp, now, this.#rules)
+    if (over !== undefined) return over
     return new Session({
       data,
       origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex },

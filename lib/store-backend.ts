@@ -4,9 +4,8 @@
 // JSON), written only when it changed, and merged key by key with whatever another request
 // wrote meanwhile, so that concurrent requests changing different keys both survive.
 import { LRUCache } from 'lru-cache'
-import { type SessionBackend, type SessionFailure } from './backend.js'
+import { type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
 import { base64 } from './base64.js'
-import { decodeUtf8, parseSessionJson } from './cookie-backend.js'
 import { Fernet, MultiFernet, ageProblem } from './fernet.js'
 import { hkdf } from './hkdf.js'
 import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from './session.js'
@@ -89,8 +88,7 @@ export class StoreBackend implements SessionBackend {
   readonly #encrypt: boolean
   readonly #userId: StoreBackendOptions['userId']
   readonly #settings: SessionSettings
-  readonly #absoluteLifetime: number | undefined
-  readonly #createdKey: string
+  readonly #rules: LifetimeRules
   readonly #idFernet: MultiFernet
   readonly #dataFernet: MultiFernet
   /** HMAC keys that turn a user id into the name of its index, one per configured key. */
@@ -104,8 +102,7 @@ export class StoreBackend implements SessionBackend {
     this.#encrypt = options.encrypt
     this.#userId = options.userId
     this.#settings = options.settings
-    this.#absoluteLifetime = options.absoluteLifetime
-    this.#createdKey = options.createdKey
+    this.#rules = { settings: options.settings, absoluteLifetime: options.absoluteLifetime, createdKey: options.createdKey }
     this.#idFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_ID_TOKEN_LENGTH })))
     this.#dataFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_STORED_TOKEN_LENGTH })))
     this.#indexKeys = Promise.all(options.keys.map(async (key) => await globalThis.crypto.subtle.importKey(
@@ -130,11 +127,8 @@ export class StoreBackend implements SessionBackend {
     const opened = await this.#read(stored)
     if (typeof opened === 'string') return opened
     const { data, text, stale } = opened
-    if (now - known.timestamp > lifetimeOf(data, this.#settings)) return 'expired'
-    const created = data[this.#createdKey]
-    if (this.#absoluteLifetime !== undefined && typeof created === 'number' && now - created > this.#absoluteLifetime) {
-      return 'lifetime-exceeded'
-    }
+    const over = lifetimeProblem(data, known.timestamp, now, this.#rules)
+    if (over !== undefined) return over
     const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: text, settings: this.#settings })
     this.#loaded.set(session, { id: known.id, version: stored.version, text, stale })
     return session
@@ -144,15 +138,10 @@ export class StoreBackend implements SessionBackend {
   async #idOf (token: string, now: number): Promise<RememberedToken | SessionFailure> {
     const remembered = this.#cache?.get(token)
     if (remembered !== undefined) return ageProblem(remembered.timestamp, this.#settings.maxTtl, now) ?? remembered
-    let reason: SessionFailure = 'malformed'
-    let opened
-    try {
-      opened = await this.#idFernet.decryptDetailed(token, { ttl: this.#settings.maxTtl, now, onInvalid: (why) => { reason = why } })
-    } catch {
-      return reason
-    }
-    const id = decodeUtf8(opened.plaintext)
-    if (id === undefined || !ID_SHAPE.test(id)) return 'not-an-id'
+    const opened = await openText(this.#idFernet, token, { ttl: this.#settings.maxTtl, now })
+    if (typeof opened === 'string') return opened
+    const id = opened.text
+    if (!ID_SHAPE.test(id)) return 'not-an-id'
     const known = { id, timestamp: opened.timestamp, keyIndex: opened.keyIndex }
     this.#cache?.set(token, known)
     return known
@@ -160,18 +149,13 @@ export class StoreBackend implements SessionBackend {
 
   /** A stored session's data, or why it cannot be read (a removed key, a foreign value). */
   async #read (stored: StoredSession): Promise<{ data: SessionRecord, text: string, stale: boolean } | SessionFailure> {
-    let text: string | undefined = stored.data
+    let text = stored.data
     let stale = false
     if (this.#encrypt) {
-      let reason: SessionFailure = 'malformed'
-      try {
-        const opened = await this.#dataFernet.decryptDetailed(stored.data, { onInvalid: (why) => { reason = why } })
-        text = decodeUtf8(opened.plaintext)
-        stale = opened.keyIndex !== 0
-      } catch {
-        return reason
-      }
-      if (text === undefined) return 'not-utf8'
+      const opened = await openText(this.#dataFernet, stored.data)
+      if (typeof opened === 'string') return opened
+      text = opened.text
+      stale = opened.keyIndex !== 0
     }
     const data = parseSessionJson(text)
     return typeof data === 'string' ? data : { data, text, stale }

@@ -1,16 +1,14 @@
 // Regression tests for what an outside attacker found (issue 9), each through the plugin as an
 // attacker reaches it: forged cookies, misbehaving routes on a real server, copied cookies.
-import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
+import t from 'tap'
 import { connect } from 'node:net'
-import { join } from 'node:path'
 import FakeTimers from '@sinonjs/fake-timers'
 import Fastify, { type FastifyInstance } from 'fastify'
 import encryptedSession, { DEFAULT_MAX_SESSION_SIZE, Fernet, MultiFernet } from '../index.js'
 import { base64 } from '../lib/base64.js'
 import { buildApp, isCleared, setCookie } from './helpers/app.js'
 import { spyOnSubtle } from './helpers/subtle-spy.js'
+import { startChildServer } from './helpers/child-server.js'
 
 const KEY = Fernet.generateKey()
 const OLD_KEY = Fernet.generateKey()
@@ -43,23 +41,6 @@ t.test('1. a forged cookie never reaches subtle.decrypt, so the plugin is no pad
   t.same(events, ['verify:start', 'verify:end', 'decrypt:start', 'decrypt:end'], 'the authentic cookie: MAC first, then decryption')
 })
 
-/** Starts test/fixtures/misbehaving-server.mjs; its port, and whether it is still running. */
-async function startMisbehavingServer (t: Test, keys: string): Promise<{ port: number, output: () => string, alive: () => boolean }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'misbehaving-server.mjs')], {
-    cwd: join(import.meta.dirname, '..'),
-    env: { ...process.env, KEYS: keys },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  const [first] = await once(child.stdout, 'data') as [Buffer]
-  clearTimeout(timer)
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  return { port: Number(first.toString().trim()), output: () => output, alive: () => child.exitCode === null && child.signalCode === null }
-}
-
 async function get (port: number, path: string, cookie?: string): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers: cookie === undefined ? {} : { cookie } })
   await response.arrayBuffer()
@@ -67,7 +48,7 @@ async function get (port: number, path: string, cookie?: string): Promise<number
 }
 
 t.test('2. a route that replies twice cannot crash the server, however an attacker times it', async (t) => {
-  const { port, output, alive } = await startMisbehavingServer(t, `${KEY},${OLD_KEY}`)
+  const { port, output, alive } = await startChildServer(t, 'misbehaving-server.mjs', { KEYS: `${KEY},${OLD_KEY}` })
   const now = Math.floor(Date.now() / 1000)
   // What forces the asynchronous re-seal at will: an anonymous token older than the rolling
   // threshold, and one under a rotated key.

@@ -2,9 +2,6 @@
 // port): the behavioural suite with RedisStore and with connect-redis, what Redis holds,
 // revocation and concurrent writes across two server processes, and an outage under load.
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { join } from 'node:path'
 import { RedisStore as ConnectRedisStore } from 'connect-redis'
 import { createClient } from 'redis'
 import { Fernet } from '../index.js'
@@ -12,6 +9,7 @@ import { RedisStore } from '../lib/redis-store.js'
 import { sessionBehaviours } from './helpers/behaviours.js'
 import { buildApp } from './helpers/app.js'
 import { serversMissing, startRedis } from './helpers/servers.js'
+import { type ChildServer, startChildServer } from './helpers/child-server.js'
 
 const skip = serversMissing('redis')
 const KEY = Fernet.generateKey()
@@ -80,21 +78,10 @@ t.test('scripts Redis forgot (a restart, SCRIPT FLUSH) are sent again', { skip }
   t.throws(() => new RedisStore({ client, prefix: 5 as never }), { name: 'TypeError', message: /prefix must be a string/ })
 })
 
-interface Server { port: number, stderr: () => string, alive: () => boolean }
+type Server = ChildServer
 
 async function startServer (t: Test, redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'store-server.mjs')], {
-    cwd: join(import.meta.dirname, '..'),
-    env: { ...process.env, REDIS_URL: redisUrl, KEYS: KEY, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  const [first] = await once(child.stdout, 'data') as [Buffer]
-  clearTimeout(timer)
-  return { port: Number(first.toString().trim()), stderr: () => stderr, alive: () => child.exitCode === null && child.signalCode === null }
+  return await startChildServer(t, 'store-server.mjs', { REDIS_URL: redisUrl, KEYS: KEY, ...env })
 }
 
 /** A browser of its own: a cookie jar over real HTTP. */
@@ -175,6 +162,6 @@ t.test('Redis down under load: 503s with the reason, never a crash, a logout or 
     t.same((await jar.get(server, '/read')).body.data, { current_user: { id: name } }, `${name} is still logged in once Redis is back`)
   }
   t.ok(server.alive(), 'the server never stopped')
-  t.match(server.stderr(), /session store is unavailable \(get: /, 'the 503s were logged with their reason')
-  t.notMatch(server.stderr(), /Unhandled|uncaught/i)
+  t.match(server.output(), /session store is unavailable \(get: /, 'the 503s were logged with their reason')
+  t.notMatch(server.output(), /Unhandled|uncaught/i)
 })
