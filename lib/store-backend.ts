@@ -5,6 +5,7 @@
 // wrote meanwhile, so that concurrent requests changing different keys both survive.
 import { LRUCache } from 'lru-cache'
 import { type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
+import { CACHE_BYTES_PER_ENTRY } from './cookie-backend.js'
 import { base64 } from './base64.js'
 import { Fernet, MultiFernet, ageProblem } from './fernet.js'
 import { hkdf } from './hkdf.js'
@@ -59,6 +60,12 @@ interface RememberedToken {
   keyIndex: number
 }
 
+/** A stored data token that verified, and the JSON it holds. */
+interface RememberedData {
+  text: string
+  keyIndex: number
+}
+
 /** What a session was loaded from, to write back only what changed. */
 interface Loaded {
   id: string
@@ -94,6 +101,11 @@ export class StoreBackend implements SessionBackend {
   /** HMAC keys that turn a user id into the name of its index, one per configured key. */
   readonly #indexKeys: Promise<CryptoKey[]>
   readonly #cache: LRUCache<string, RememberedToken> | undefined
+  // Stored data tokens already verified, with their JSON: a record changes only when written,
+  // so reading one again costs no decryption (WebCrypto work is most of a store-mode request).
+  readonly #texts: LRUCache<string, RememberedData> | undefined
+  // Index names by user id: each is an HMAC, needed on every write of a logged-in session.
+  readonly #indexNames = new LRUCache<string, string>({ max: 10_000 })
   readonly #loaded = new WeakMap<Session, Loaded>()
 
   constructor (options: StoreBackendOptions) {
@@ -108,6 +120,10 @@ export class StoreBackend implements SessionBackend {
     this.#indexKeys = Promise.all(options.keys.map(async (key) => await globalThis.crypto.subtle.importKey(
       'raw', await hkdf(key, 'store user index') as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])))
     this.#cache = options.cacheSize > 0 ? new LRUCache({ max: options.cacheSize }) : undefined
+    // Bounded like the cookie backend's cache: cacheSize entries and cacheSize KB.
+    this.#texts = options.cacheSize > 0 && options.encrypt
+      ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: (data, token) => 2 * (token.length + data.text.length) + 160 })
+      : undefined
   }
 
   fresh (hadBadCookie = false): Session {
@@ -149,20 +165,25 @@ export class StoreBackend implements SessionBackend {
 
   /** A stored session's data, or why it cannot be read (a removed key, a foreign value). */
   async #read (stored: StoredSession): Promise<{ data: SessionRecord, text: string, stale: boolean } | SessionFailure> {
-    let text = stored.data
-    let stale = false
-    if (this.#encrypt) {
+    let known: RememberedData | undefined = this.#encrypt ? this.#texts?.get(stored.data) : { text: stored.data, keyIndex: 0 }
+    if (known === undefined) {
       const opened = await openText(this.#dataFernet, stored.data)
       if (typeof opened === 'string') return opened
-      text = opened.text
-      stale = opened.keyIndex !== 0
+      known = { text: opened.text, keyIndex: opened.keyIndex }
     }
-    const data = parseSessionJson(text)
-    return typeof data === 'string' ? data : { data, text, stale }
+    const data = parseSessionJson(known.text)
+    if (typeof data === 'string') return data
+    // Remembered once it proved to hold a session, as the cookie backend does (never in plain mode).
+    this.#texts?.set(stored.data, known)
+    return { data, text: known.text, stale: known.keyIndex !== 0 }
   }
 
   async #seal (text: string): Promise<string> {
-    return this.#encrypt ? await this.#dataFernet.encrypt(text) : text
+    if (!this.#encrypt) return text
+    const token = await this.#dataFernet.encrypt(text)
+    // The next request reads this token back: remember what it holds.
+    this.#texts?.set(token, { text, keyIndex: 0 })
+    return token
   }
 
   /** The cookie's token for an id, with the time the session's life counts from. */
@@ -184,7 +205,11 @@ export class StoreBackend implements SessionBackend {
     const user = data[this.#settings.userKey]
     const id = isNobody(user) ? undefined : this.#userId(user)
     if (id === undefined) return undefined
-    return await this.#indexName(id, (await this.#indexKeys)[0] as CryptoKey)
+    const known = this.#indexNames.get(String(id))
+    if (known !== undefined) return known
+    const name = await this.#indexName(id, (await this.#indexKeys)[0] as CryptoKey)
+    this.#indexNames.set(String(id), name)
+    return name
   }
 
   async #call<T> (operation: string, run: () => Promise<T>): Promise<T> {

@@ -9,6 +9,7 @@ import encryptedSession, { type EncryptedSessionOptions, Fernet, MemoryStore, ty
 import { buildApp, isCleared, setCookie } from './helpers/app.js'
 import { Jar } from './helpers/behaviours.js'
 import { CallbackStore, PromiseStore } from './helpers/express-stores.js'
+import { spyOnSubtle } from './helpers/subtle-spy.js'
 
 const KEY = Fernet.generateKey()
 const OLD_KEY = Fernet.generateKey()
@@ -529,4 +530,27 @@ t.test('MemoryStore defaults: 100,000 sessions, a sweep every minute', async (t)
   t.equal(store.size, before, 'no sweep before a minute')
   clock.tick(1)
   t.equal(store.size, before - 1, 'the expired session swept after a minute')
+})
+
+t.test('reading an unchanged stored session again costs no decryption', async (t) => {
+  const store = new MemoryStore()
+  const { app } = await storeApp(t, { store })
+  const other = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
+  const events = spyOnSubtle(t)
+  for (let i = 0; i < 3; i++) t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: '1' })
+  t.same(events, [], 'the cookie\'s token and the stored data were both verified before: no WebCrypto call at all')
+  // Another server (a process of its own would be the same) writes the session.
+  await other.app.inject({ url: '/set/b/2', cookies: jar.cookies })
+  events.length = 0
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: '1', b: '2' }, 'the new data is read, not a remembered one')
+  t.same(events.filter((event) => event === 'decrypt:start').length, 1, 'decrypted once')
+  events.length = 0
+  await app.inject({ url: '/read', cookies: jar.cookies })
+  t.same(events, [], 'and remembered from then on')
+  const cold = await storeApp(t, { store, cacheSize: 0 })
+  events.length = 0
+  await cold.app.inject({ url: '/read', cookies: jar.cookies })
+  t.same(events.filter((event) => event === 'decrypt:start').length, 2, 'cacheSize 0: the cookie and the data are decrypted every time')
 })
