@@ -5,11 +5,17 @@ import { pathToFileURL } from 'node:url'
 /**
  * The plugin's built entry point. The harness copies dist/esm (from `npm run build`) to a
  * snapshot of its own and passes it in BENCH_DIST, so that a build started elsewhere during a
- * run (`npm test` rebuilds dist) cannot remove or change the code being measured.
+ * run (`npm test` rebuilds dist) cannot remove or change the code being measured. `dir` names
+ * another copy (the no-Proxy one, or an older build in bench/before-after.js).
  */
-export function pluginEntry () {
-  const dir = process.env.BENCH_DIST ?? new URL('../dist/esm/', import.meta.url).pathname
-  return pathToFileURL(`${dir.replace(/\/$/, '')}/index.js`).href
+export function pluginEntry (dir = process.env.BENCH_DIST) {
+  return distModule('index.js', dir)
+}
+
+/** A module of a built copy of the plugin (dist/esm layout), as a file URL. */
+export function distModule (file, dir = process.env.BENCH_DIST) {
+  const base = dir ?? new URL('../dist/esm/', import.meta.url).pathname
+  return pathToFileURL(`${base.replace(/\/$/, '')}/${file}`).href
 }
 
 /** A realistic small session, ~100 bytes of JSON. */
@@ -21,15 +27,37 @@ export const sessionData = (id = USER.id, visits = VISITS) => ({ user: { ...USER
 export const TTL = 86_400
 
 /** The session variants, in display order; 'bare' is the no-session reference server. */
-export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet']
+export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet', 'ours-cold', 'ours-noproxy', 'ours-memory', 'ours-redis', 'session-redis']
+/** Cookie-mode peers that ours is compared with on every route. */
+export const COOKIE_PEERS = ['secure-session', 'iron', 'node-fernet']
+/** The session lives in a store and the cookie holds only (a token of) its id. */
+export const STORE_VARIANTS = ['ours-memory', 'ours-redis', 'session-redis']
+/** Variants that need the harness's redis-server; skipped, with a reason, without one. */
+export const REDIS_VARIANTS = ['ours-redis', 'session-redis']
+/** Key prefixes in Redis, one per variant, so that no variant reads or scans another's keys. */
+export const REDIS_PREFIX = { 'ours-redis': 'bench:ours:', 'session-redis': 'bench:fsess:' }
+/**
+ * Variants that answer one question about the read path, measured on /read only to keep the
+ * run's length: ours-cold (no verified-token cache, every read decrypts) and ours-noproxy
+ * (Session without its Proxy).
+ */
+export const READ_ONLY_VARIANTS = ['ours-cold', 'ours-noproxy']
 export const VARIANT_LABELS = {
   bare: 'bare (@fastify/cookie only)',
   ours: 'ours (fastify-encrypted-session)',
   'secure-session': '@fastify/secure-session',
   iron: 'iron-session seal/unseal',
-  'node-fernet': 'node:crypto Fernet'
+  'node-fernet': 'node:crypto Fernet',
+  'ours-cold': 'ours, cacheSize 0 (cold read)',
+  'ours-noproxy': 'ours, Session without Proxy',
+  'ours-memory': 'ours, store: MemoryStore',
+  'ours-redis': 'ours, store: RedisStore',
+  'session-redis': '@fastify/session + connect-redis'
 }
 export const SESSION_ROUTES = ['untouched', 'read', 'write']
+
+/** The routes a variant is measured on. */
+export const routesOf = (variant) => variant === 'bare' ? ['bare'] : READ_ONLY_VARIANTS.includes(variant) ? ['read'] : SESSION_ROUTES
 
 /** The body each route answers with for the pre-minted session, checked on every request. */
 export const EXPECTED_BODY = {
@@ -49,6 +77,29 @@ export function jsonOfSize (bytes) {
   const text = JSON.stringify(base)
   if (Buffer.byteLength(text) !== bytes) throw new Error('jsonOfSize: size mismatch')
   return text
+}
+
+/**
+ * A body check for /write in store mode, one per connection: the store, not the cookie, holds
+ * visits, so each answer must be the one before it plus one (the first one above VISITS).
+ * A lost or doubled write on that connection's session shows up as an unexpected body.
+ */
+export function storeWriteCheck () {
+  let last
+  return (body) => {
+    let answer
+    try {
+      answer = JSON.parse(body)
+    } catch {
+      return false
+    }
+    // The same text as the cookie variants' /write answer, but for the count.
+    if (body !== JSON.stringify({ name: USER.name, visits: answer?.visits }) || !Number.isSafeInteger(answer.visits)) return false
+    const visits = answer.visits
+    const ok = last === undefined ? visits > VISITS : visits === last + 1
+    last = visits
+    return ok
+  }
 }
 
 export function median (values) {

@@ -4,42 +4,55 @@
 // for ours (lib/fernet.ts from dist), the node:crypto reference and the npm `fernet` package.
 // Interleaved rounds: every round runs every cell once, in a shuffled order; the harness takes
 // the median ops/s over rounds. Results go back over IPC.
+//
+// BENCH_MICRO (JSON) sets the rounds and durations, and for bench/before-after.js also which
+// builds of our Fernet to load (`webcrypto`: { name: module URL }, default { ours: the
+// benchmark's copy of dist }), which other implementations to add (`others`) and which
+// operations to time (`ops`).
 import { performance } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 import { NodeFernet } from './node-fernet.js'
 import { TTL, jsonOfSize, median, pluginEntry, prng, shuffle } from './common.js'
 import { QuietGate, cpuSnapshot, foreignShare } from './cpu.js'
 
-const { Fernet } = await import(pluginEntry())
 const require = createRequire(import.meta.url)
-const fernetPkg = require('fernet')
 
 const config = JSON.parse(process.env.BENCH_MICRO ?? '{}')
-const { rounds = 5, cellMs = 250, warmupMs = 100, seed = 1, sizes = [100, 1024, 3072], inFlight = 64, gate: gateOn = false } = config
+const {
+  rounds = 5, cellMs = 250, warmupMs = 100, seed = 1, sizes = [100, 1024, 3072], inFlight = 64, gate: gateOn = false,
+  webcrypto = { ours: pluginEntry() }, others = ['node-fernet', 'npm-fernet'], ops = ['encrypt', 'decrypt']
+} = config
 // The harness (our parent) is idle while this runs; both count as our own CPU.
 const ownPids = [process.pid, process.ppid]
 const gate = new QuietGate({ enabled: gateOn, budgetMs: 15_000, sampleMs: 50, maxWaitMs: 3000 })
 
-const key = Fernet.generateKey()
+const key = NodeFernet.generateKey()
 const textDecoder = new TextDecoder()
 
 // Each implementation: encrypt(text) -> token text, decrypt(token) -> plaintext (bytes or string),
 // either synchronously or as a promise; the loops await either.
-const ours = new Fernet(key)
-const node = new NodeFernet(key)
-const npmSecret = new fernetPkg.Secret(key)
-const IMPLS = {
-  ours: {
-    encrypt: (text) => ours.encrypt(text),
-    decrypt: (token) => ours.decrypt(token, { ttl: TTL }),
+const IMPLS = {}
+for (const [name, url] of Object.entries(webcrypto)) {
+  const { Fernet } = await import(url)
+  const fernet = new Fernet(key)
+  IMPLS[name] = {
+    encrypt: (text) => fernet.encrypt(text),
+    decrypt: (token) => fernet.decrypt(token, { ttl: TTL }),
     asText: (plain) => textDecoder.decode(plain)
-  },
-  'node-fernet': {
+  }
+}
+const node = new NodeFernet(key)
+if (others.includes('node-fernet')) {
+  IMPLS['node-fernet'] = {
     encrypt: (text) => node.encrypt(text),
     decrypt: (token) => node.decrypt(token, { ttl: TTL }),
     asText: (plain) => plain.toString('utf8')
-  },
-  'npm-fernet': {
+  }
+}
+if (others.includes('npm-fernet')) {
+  const fernetPkg = require('fernet')
+  const npmSecret = new fernetPkg.Secret(key)
+  IMPLS['npm-fernet'] = {
     // The package's documented API: a Token per message (it also stamps the time).
     encrypt: (text) => new fernetPkg.Token({ secret: npmSecret, ttl: 0 }).encode(text),
     decrypt: (token) => new fernetPkg.Token({ secret: npmSecret, token, ttl: TTL }).decode(),
@@ -67,7 +80,7 @@ for (const maker of IMPL_NAMES) {
 
 const cells = []
 for (const impl of IMPL_NAMES) {
-  for (const op of ['encrypt', 'decrypt']) {
+  for (const op of ops) {
     for (const size of sizes) {
       for (const batch of [1, inFlight]) cells.push({ impl, op, size, batch })
     }
@@ -128,7 +141,7 @@ const results = cells.map((c) => ({
 const shares = foreign.filter(Number.isFinite)
 const message = {
   type: 'micro',
-  config: { rounds, cellMs, warmupMs, seed, sizes, inFlight },
+  config: { rounds, cellMs, warmupMs, seed, sizes, inFlight, impls: IMPL_NAMES, ops },
   results,
   foreignCpuMax: shares.length ? Math.max(...shares) : null,
   foreignCpuMedian: shares.length ? median(shares) : null,

@@ -1,8 +1,8 @@
 // Turning measurements into ratios, a text table and an SVG chart. No I/O here.
-import { SESSION_ROUTES, VARIANTS, VARIANT_LABELS, median } from './common.js'
+import { COOKIE_PEERS, SESSION_ROUTES, STORE_VARIANTS, VARIANTS, VARIANT_LABELS, median } from './common.js'
 
 /** Ratio of medians, with the median and range of the per-round (paired) ratios. */
-function ratio (a, b) {
+export function ratio (a, b) {
   const value = a.median / b.median
   const paired = []
   const n = Math.min(a.rounds.length, b.rounds.length)
@@ -28,32 +28,57 @@ function httpSeries (http, variant, route) {
   return cell === undefined ? undefined : { median: cell.reqPerSec, rounds: cell.rounds.map((r) => r?.used === false ? NaN : (r?.reqPerSec ?? NaN)) }
 }
 
-export function computeRatios (http, micro, memory) {
+export function computeRatios ({ http, micro, memory, proxy }) {
   const ratios = []
-  const add = (group, name, a, b, goal) => {
+  const add = (group, name, a, b, goal, extra = {}) => {
     if (a === undefined || b === undefined) return
     const r = ratio(a, b)
-    ratios.push({ group, name, ...r, goal: goal === undefined ? null : (goal.label ?? `${goal.op} ${goal.value}`), met: goalMet(r.value, goal) ?? null })
+    ratios.push({ group, name, ...r, goal: goal === undefined ? null : (goal.label ?? `${goal.op} ${goal.value}`), met: goalMet(r.value, goal) ?? null, ...extra })
   }
   if (http !== undefined) {
-    const ours = (route) => httpSeries(http, 'ours', route)
-    const bare = httpSeries(http, 'bare', 'bare')
+    const series = (variant, route) => httpSeries(http, variant, route)
+    const ours = (route) => series('ours', route)
+    const bare = series('bare', 'bare')
     const goals = {
       read: { 'secure-session': { op: '>=', value: 1.0 } },
       write: { 'secure-session': { op: '>=', value: 0.45 }, iron: { op: '>=', value: 3 } }
     }
     for (const route of SESSION_ROUTES) {
-      for (const other of VARIANTS.filter((v) => v !== 'ours')) {
-        add(`http ${route}`, `ours ÷ ${other}`, ours(route), httpSeries(http, other, route), goals[route]?.[other])
+      for (const other of COOKIE_PEERS) {
+        add(`http ${route}`, `ours ÷ ${other}`, ours(route), series(other, route), goals[route]?.[other])
       }
     }
+    // The read path without the verified-token cache: every request verifies and decrypts.
+    for (const other of ['secure-session', 'node-fernet', 'ours']) {
+      add('http read, cold', `ours-cold ÷ ${other}`, series('ours-cold', 'read'), series(other, 'read'))
+    }
+    // Below 1: what the Proxy around every Session costs a read.
+    add('http read, Proxy', 'ours ÷ ours-noproxy', ours('read'), series('ours-noproxy', 'read'))
+    for (const route of SESSION_ROUTES) {
+      for (const mine of ['ours-redis', 'ours-memory']) {
+        add(`http ${route}, store`, `${mine} ÷ session-redis`, series(mine, route), series('session-redis', route))
+      }
+      add(`http ${route}, store`, 'ours-redis ÷ ours (cookie)', series('ours-redis', route), ours(route))
+    }
     for (const variant of VARIANTS) {
-      add('http untouched ÷ bare', `${variant} untouched ÷ bare`, httpSeries(http, variant, 'untouched'), bare,
+      add('http untouched ÷ bare', `${variant} untouched ÷ bare`, series(variant, 'untouched'), bare,
         variant === 'ours' ? { op: '>=', value: 0.9 } : undefined)
     }
     for (const variant of VARIANTS) {
-      add('http read ÷ bare', `${variant} read ÷ bare`, httpSeries(http, variant, 'read'), bare)
-      add('http write ÷ bare', `${variant} write ÷ bare`, httpSeries(http, variant, 'write'), bare)
+      add('http read ÷ bare', `${variant} read ÷ bare`, series(variant, 'read'), bare)
+      add('http write ÷ bare', `${variant} write ÷ bare`, series(variant, 'write'), bare)
+    }
+  }
+  if (proxy !== undefined) {
+    // Nanoseconds, so above 1 is the Proxy's cost.
+    const series = (build, op) => {
+      const cell = proxy.results.find((c) => c.build === build && c.op === op)
+      return cell === undefined ? undefined : { median: cell.nsPerOp, rounds: cell.rounds }
+    }
+    for (const op of [...new Set(proxy.results.map((c) => c.op))]) {
+      const a = series('proxy', op)
+      const b = series('noproxy', op)
+      add('micro Session ns/op', `${op}: with Proxy ÷ without`, a, b, undefined, { nsWith: a?.median, nsWithout: b?.median })
     }
   }
   if (memory?.readOneCookieAfter !== undefined && http !== undefined) {
@@ -80,11 +105,11 @@ export function computeRatios (http, micro, memory) {
   return ratios
 }
 
-const fmtInt = (n) => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
-const fmt2 = (n) => Number.isFinite(n) ? n.toFixed(2) : 'n/a'
-const fmtMB = (bytes) => Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)} MB` : 'n/a'
+export const fmtInt = (n) => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
+export const fmt2 = (n) => Number.isFinite(n) ? n.toFixed(2) : 'n/a'
+export const fmtMB = (bytes) => Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)} MB` : 'n/a'
 
-function table (headers, rows, align) {
+export function table (headers, rows, align) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
   const line = (cells) => cells.map((c, i) => align[i] === 'r' ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i])).join('  ').trimEnd()
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
@@ -117,6 +142,11 @@ export function textReport (results) {
     out.push('(rounds used: rounds measured while other processes used more than 15% of the CPU are left out while enough clean rounds remain;')
     out.push(' other CPU: the most that other processes used during a round that was used)')
     out.push('(p99/p50: autocannon records latency in whole milliseconds; a .5 is a median of two rounds)')
+    out.push(`(store variants: one session per connection; /write answers must count up by one per connection; Set-Cookie on /write: ${
+      Object.entries(http.reissue ?? {}).map(([v, how]) => `${v}: ${how}`).join('; ') || 'n/a'})`)
+    const r = results.redis
+    if (r?.version !== undefined) out.push(`(Redis: redis-server ${r.version} started by the harness on 127.0.0.1:${r.port}, FLUSHALL before every Redis measurement, one key prefix per variant)`)
+    for (const [variant, reason] of Object.entries(http.skipped ?? {})) out.push(`SKIPPED ${variant}: ${reason}`)
   }
   if (results.micro !== undefined) {
     const { micro } = results
@@ -134,6 +164,18 @@ export function textReport (results) {
     }
     out.push(table(['op', 'size', 'concurrency', 'ours', 'node:crypto', 'npm fernet'], rows, ['l', 'r', 'l', 'r', 'r', 'r']))
   }
+  if (results.proxy !== undefined) {
+    const { proxy } = results
+    out.push('')
+    out.push(`Session Proxy: ns per operation (median of ${proxy.config.rounds} rounds of ${proxy.config.cellMs} ms per cell); without = the copy patched in ${proxy.patch.file}: "${proxy.patch.from}" -> "${proxy.patch.to}"`)
+    const ns = (build, op) => proxy.results.find((c) => c.build === build && c.op === op)?.nsPerOp
+    const rows = [...new Set(proxy.results.map((c) => c.op))].map((op) => {
+      const a = ns('proxy', op)
+      const b = ns('noproxy', op)
+      return [op, fmt2(a), fmt2(b), Number.isFinite(a - b) ? `${a - b >= 0 ? '+' : ''}${fmt2(a - b)}` : 'n/a']
+    })
+    out.push(table(['operation', 'with Proxy', 'without', 'difference'], rows, ['l', 'r', 'r', 'r']))
+  }
   if (results.memory !== undefined) {
     const m = results.memory
     out.push('')
@@ -149,6 +191,19 @@ export function textReport (results) {
       out.push(`then /read with one cookie on that server: ${fmtInt(m.readOneCookieAfter.reqPerSec)} req/s, p99 ${fmt2(m.readOneCookieAfter.p99)} ms` +
         ` (the HTTP table's read cell uses a fresh server)`)
     }
+  }
+  if (results.memoryStore !== undefined) {
+    const m = results.memoryStore
+    out.push('')
+    out.push(`Memory, store mode: ours with store: new MemoryStore(), ${fmtInt(m.requests)} requests to /login without a cookie (${fmtInt(m.sessionsCreated)} sessions created), ${fmtInt(m.reqPerSec)} req/s`)
+    const row = (label, u) => [label, fmtMB(u?.heapUsed), fmtMB(u?.heapTotal), fmtMB(u?.rss), fmtMB(u?.external)]
+    out.push(table(['when', 'heapUsed', 'heapTotal', 'rss', 'external'], [
+      row('before load (after gc)', m.baseline),
+      row('after load', m.after),
+      row('after load, after gc', m.afterGc)
+    ], ['l', 'r', 'r', 'r', 'r']))
+    out.push(`store.size: ${fmtInt(m.storeSizeBefore)} before, ${fmtInt(m.storeSizeAfter)} after (expected ${fmtInt(m.expectedStoreSize)}: the default maxEntries is ${fmtInt(m.maxEntries)}); ` +
+      `retained (heapUsed after gc − before): ${fmtMB(m.afterGc?.heapUsed - m.baseline?.heapUsed)}, ${Number.isFinite(m.storeSizeAfter - m.storeSizeBefore) && m.storeSizeAfter > m.storeSizeBefore ? `${fmtInt((m.afterGc.heapUsed - m.baseline.heapUsed) / (m.storeSizeAfter - m.storeSizeBefore))} bytes a session` : 'n/a'}`)
   }
   if (results.ratios?.length) {
     out.push('')
@@ -169,13 +224,20 @@ export function textReport (results) {
 
 // ---------------------------------------------------------------- SVG chart
 
+const ROUTE_LABELS = { untouched: 'session untouched', read: 'session read-only', write: 'session read + write' }
+
 const COLORS = {
   bare: '#9e9e9e',
   ours: '#1b7f5f',
   'secure-session': '#3567b5',
   iron: '#c0504d',
   'node-fernet': '#e0a02e',
-  'npm-fernet': '#7d5ba6'
+  'npm-fernet': '#7d5ba6',
+  'ours-cold': '#8fd1b5',
+  'ours-noproxy': '#0b3d2e',
+  'ours-memory': '#5fb58f',
+  'ours-redis': '#1b7f5f',
+  'session-redis': '#8c564b'
 }
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
@@ -246,6 +308,15 @@ function legend (x, y, keys, labels, referenceLabel) {
   return parts.join('\n')
 }
 
+/** Lines of small text below a panel; returns the new y. */
+function subLines (parts, y, lines) {
+  for (const line of lines) {
+    parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(line)}</text>`)
+    y += 17
+  }
+  return y + 11
+}
+
 export function svgChart (results) {
   const width = 980
   const parts = []
@@ -260,18 +331,19 @@ export function svgChart (results) {
     const cell = (variant, route) => http.cells.find((c) => c.variant === variant && c.route === route)?.reqPerSec
     const bare = cell('bare', 'bare')
     const labels = { ...VARIANT_LABELS, ours: 'ours', 'secure-session': '@fastify/secure-session', iron: 'iron-session', 'node-fernet': 'node:crypto Fernet' }
-    parts.push(legend(20, y + 8, VARIANTS, labels, `bare, no session: ${short(bare)}`))
+    const cookieVariants = ['ours', ...COOKIE_PEERS]
+    parts.push(legend(20, y + 8, cookieVariants, labels, `bare, no session: ${short(bare)}`))
     y += 16
     parts.push(panel({
       x: 20,
       y,
       width: width - 40,
       height: 300,
-      title: `HTTP requests/s, median of ${settings.rounds} interleaved rounds (autocannon, ${settings.connections} connections, ${settings.duration}s per cell)`,
+      title: `Session in the cookie: HTTP requests/s, median of ${settings.rounds} interleaved rounds (autocannon, ${settings.connections} connections, ${settings.duration}s per cell)`,
       yLabel: 'requests/s',
       groups: SESSION_ROUTES.map((route) => ({
-        label: { untouched: 'session untouched', read: 'session read-only', write: 'session read + write' }[route],
-        bars: VARIANTS.map((v) => ({ key: v, value: cell(v, route) }))
+        label: ROUTE_LABELS[route],
+        bars: cookieVariants.map((v) => ({ key: v, value: cell(v, route) }))
       })),
       reference: { value: bare, label: 'bare' }
     }))
@@ -282,6 +354,48 @@ export function svgChart (results) {
       ` · ours ÷ iron-session, write: ${f(r('http write', 'ours ÷ iron'))} · ours untouched ÷ bare: ${f(r('http untouched ÷ bare', 'ours untouched ÷ bare'))}`
     parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(line)}</text>`)
     y += 28
+    const stores = STORE_VARIANTS.filter((v) => http.cells.some((c) => c.variant === v))
+    if (stores.length) {
+      const storeLabels = { 'ours-memory': 'ours, MemoryStore', 'ours-redis': 'ours, RedisStore', 'session-redis': '@fastify/session + connect-redis' }
+      parts.push(legend(20, y + 8, stores, storeLabels, `bare, no session: ${short(bare)}`))
+      y += 16
+      parts.push(panel({
+        x: 20,
+        y,
+        width: width - 40,
+        height: 260,
+        title: 'Session in a store, an id in the cookie: HTTP requests/s (one session per connection; Redis on 127.0.0.1)',
+        yLabel: 'requests/s',
+        groups: SESSION_ROUTES.map((route) => ({ label: ROUTE_LABELS[route], bars: stores.map((v) => ({ key: v, value: cell(v, route) })) })),
+        reference: { value: bare, label: 'bare' }
+      }))
+      y += 266
+      const storeLines = ['ours-redis', 'ours-memory'].filter((v) => stores.includes(v) && stores.includes('session-redis')).map((v) =>
+        `${v} ÷ @fastify/session + connect-redis: ${SESSION_ROUTES.map((route) => `${route} ${f(r(`http ${route}, store`, `${v} ÷ session-redis`))}`).join(', ')}`)
+      storeLines.push(`untouched ÷ bare: ${stores.map((v) => `${v} ${f(r('http untouched ÷ bare', `${v} untouched ÷ bare`))}`).join(', ')}`)
+      y = subLines(parts, y, storeLines)
+    }
+    const readPath = ['ours', 'ours-noproxy', 'ours-cold', 'secure-session', 'node-fernet'].filter((v) => cell(v, 'read') !== undefined)
+    if (readPath.some((v) => v === 'ours-cold' || v === 'ours-noproxy')) {
+      const readLabels = { ours: 'ours (cache hit)', 'ours-noproxy': 'ours, no Proxy', 'ours-cold': 'ours, cacheSize 0', 'secure-session': '@fastify/secure-session', 'node-fernet': 'node:crypto Fernet' }
+      parts.push(panel({
+        x: 20,
+        y,
+        width: width - 40,
+        height: 240,
+        title: 'The read path (session read-only): the verified-token cache, a cold read (every request decrypts), Session without its Proxy',
+        yLabel: 'requests/s',
+        groups: readPath.map((v) => ({ label: readLabels[v], bars: [{ key: v, value: cell(v, 'read') }] })),
+        reference: { value: bare, label: 'bare' }
+      }))
+      y += 246
+      const ns = (build) => results.proxy?.results.find((c) => c.build === build && c.op === 'construct+get')?.nsPerOp
+      y = subLines(parts, y, [
+        `cold read: ours-cold ÷ secure-session ${f(r('http read, cold', 'ours-cold ÷ secure-session'))}, ÷ node:crypto Fernet ${f(r('http read, cold', 'ours-cold ÷ node-fernet'))}, ÷ ours with its cache ${f(r('http read, cold', 'ours-cold ÷ ours'))}`,
+        `Proxy: ours ÷ ours-noproxy ${f(r('http read, Proxy', 'ours ÷ ours-noproxy'))}` +
+          (Number.isFinite(ns('proxy')) ? `; new Session() + get('user'): ${ns('proxy').toFixed(0)} ns with the Proxy, ${ns('noproxy').toFixed(0)} ns without` : '')
+      ])
+    }
   }
   if (results.micro !== undefined) {
     const { micro } = results
@@ -304,9 +418,18 @@ export function svgChart (results) {
   if (results.memory !== undefined) {
     const m = results.memory
     const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MB` : 'n/a'
-    parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(`Memory, ours after ${m.requests.toLocaleString('en-US')} requests with distinct session tokens: heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}` +
-      (m.readOneCookieAfter ? `; then read-only, one cookie: ${short(m.readOneCookieAfter.reqPerSec)} req/s` : ''))}</text>`)
-    y += 24
+    y = subLines(parts, y, [
+      `Memory, ours after ${m.requests.toLocaleString('en-US')} requests with distinct session tokens: heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}`,
+      ...(m.readOneCookieAfter ? [`then, on that server, read-only with one cookie: ${short(m.readOneCookieAfter.reqPerSec)} req/s`] : [])
+    ])
+  }
+  if (results.memoryStore !== undefined) {
+    const m = results.memoryStore
+    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MB` : 'n/a'
+    y = subLines(parts, y, [
+      `Memory, ours with a MemoryStore after ${m.sessionsCreated.toLocaleString('en-US')} new sessions: store.size ${m.storeSizeAfter?.toLocaleString('en-US')}, ` +
+        `heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}`
+    ])
   }
   const height = y + 10
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">

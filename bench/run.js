@@ -2,26 +2,29 @@
 // The benchmark: `npm run bench` (which builds first), or `node bench/run.js` on a built tree.
 //
 //   --quick (or BENCH_QUICK=1)  tiny durations, a smoke run of everything (seconds)
-//   --rounds N --duration S --warmup S --connections N --memory-requests N --micro-ms MS
-//   --only http,micro,memory   --seed N   --out DIR
+//   --rounds N --duration S --warmup S --connections N --memory-requests N --micro-ms MS --proxy-ms MS
+//   --only http,micro,proxy,memory   --seed N   --out DIR
 //   --no-gate                  measure even while other processes keep the CPU busy
 //
 // Each server variant runs in its own child process (bench/server.js) on 127.0.0.1; the load
 // comes from autocannon in this process. Every round starts every variant once, in a shuffled
 // order, and runs its routes in a rotating order; the tables give medians over rounds. The run
 // fails (exit code 1) if any request errors, times out, answers non-2xx or with an unexpected
-// body, or if any variant does not behave as a session store should.
-import { fork, execFileSync } from 'node:child_process'
+// body, or if any variant does not behave as a session store should. The store variants on
+// Redis use a redis-server the harness starts (bench/redis.js); without one they are skipped,
+// with the reason printed and recorded.
+import { execFileSync, fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import autocannon from 'autocannon'
-import { EXPECTED_BODY, SESSION_ROUTES, VARIANTS, median, prng, sessionData, shuffle } from './common.js'
+import { EXPECTED_BODY, REDIS_PREFIX, REDIS_VARIANTS, SESSION_ROUTES, STORE_VARIANTS, USER, VARIANTS, VISITS, median, prng, routesOf, sessionData, shuffle, storeWriteCheck } from './common.js'
 import { NodeFernet } from './node-fernet.js'
 import { QuietGate, cpuSnapshot, foreignShare } from './cpu.js'
+import { cookiePair, get, load as loadWith, problems, startServer as startServerWith } from './harness.js'
+import { findRedisServer, startRedis } from './redis.js'
 import { computeRatios, svgChart, textReport } from './report.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string' },
     'memory-requests': { type: 'string' },
     'micro-ms': { type: 'string' },
+    'proxy-ms': { type: 'string' },
     only: { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
@@ -55,8 +59,9 @@ const settings = {
   memoryRequests: num(args['memory-requests'], quick ? 3000 : 100_000),
   microMs: num(args['micro-ms'], quick ? 15 : 150),
   microWarmupMs: quick ? 10 : 100,
+  proxyMs: num(args['proxy-ms'], quick ? 20 : 200),
   seed: num(args.seed, Date.now() % 1_000_000),
-  only: (args.only ?? 'http,micro,memory').split(',').map((s) => s.trim()),
+  only: (args.only ?? 'http,micro,proxy,memory').split(',').map((s) => s.trim()),
   out: path.resolve(args.out ?? path.join(here, 'results', quick ? 'tmp' : '')),
   // The quiet gate (bench/cpu.js): off in quick mode, whose numbers mean nothing anyway.
   gate: !quick && !args['no-gate']
@@ -67,7 +72,7 @@ for (const [name, value] of Object.entries(settings)) {
 
 // A hard bound on the whole run, whatever happens: children are ours and are killed on exit.
 const children = new Set()
-const watchdogMs = quick ? 180_000 : 1_200_000
+const watchdogMs = quick ? 240_000 : 2_400_000
 setTimeout(() => {
   console.error(`bench: still running after ${watchdogMs / 1000}s; giving up`)
   for (const child of children) child.kill('SIGKILL')
@@ -75,7 +80,7 @@ setTimeout(() => {
 }, watchdogMs).unref()
 process.on('exit', () => { for (const child of children) child.kill('SIGKILL') })
 
-const gate = new QuietGate({ enabled: settings.gate, budgetMs: 40_000, sampleMs: 150 })
+const gate = new QuietGate({ enabled: settings.gate, budgetMs: 60_000, sampleMs: 150 })
 
 const failures = []
 const fail = (message) => {
@@ -114,7 +119,7 @@ const machine = {
   uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
   commit: gitCommit()
 }
-const versions = Object.fromEntries(['fastify', '@fastify/cookie', '@fastify/secure-session', 'sodium-native', 'iron-session', 'iron-webcrypto', 'fernet', 'autocannon']
+const versions = Object.fromEntries(['fastify', '@fastify/cookie', '@fastify/secure-session', '@fastify/session', 'connect-redis', 'redis', 'sodium-native', 'iron-session', 'iron-webcrypto', 'fernet', 'autocannon']
   .map((name) => [name, packageVersion(name)]))
 
 // The code measured: a private copy of dist/esm, taken once at the start (see pluginEntry()).
@@ -142,65 +147,102 @@ const dist = snapshotDist()
 process.env.BENCH_DIST = dist.dir
 machine.buildSha256 = dist.sha256
 
+// The exact text replaced in the copy's lib/session.js, and what replaces it.
+const PROXY_RETURN = 'return new Proxy(this, propertyAccess);'
+const NO_PROXY_RETURN = 'return this;'
+
+/**
+ * A second copy of the snapshot whose Session constructor returns the instance instead of the
+ * Proxy around it: the one difference between ours and ours-noproxy. Bench only, git-ignored,
+ * never in dist/. The patch must apply exactly once, or the run stops.
+ */
+function noProxyCopy (source) {
+  const target = path.join(here, '.dist-noproxy')
+  rmSync(target, { recursive: true, force: true })
+  cpSync(source, target, { recursive: true })
+  const file = path.join(target, 'lib', 'session.js')
+  const text = readFileSync(file, 'utf8')
+  const found = text.split(PROXY_RETURN).length - 1
+  if (found !== 1) throw new Error(`bench: expected "${PROXY_RETURN}" once in lib/session.js, found it ${found} times; update noProxyCopy() to the new code`)
+  writeFileSync(file, text.replace(PROXY_RETURN, NO_PROXY_RETURN))
+  return { dir: target, patch: { file: 'lib/session.js', from: PROXY_RETURN, to: NO_PROXY_RETURN } }
+}
+const noProxy = noProxyCopy(dist.dir)
+process.env.BENCH_DIST_NOPROXY = noProxy.dir
+
 // Keys for this run: one per variant family, shared by the harness and the servers.
 const keys = {
   BENCH_KEY: NodeFernet.generateKey(),
   BENCH_SECURE_KEY: randomBytes(32).toString('base64'),
-  BENCH_IRON_PASSWORD: randomBytes(32).toString('hex')
+  BENCH_IRON_PASSWORD: randomBytes(32).toString('hex'),
+  BENCH_SESSION_SECRET: randomBytes(32).toString('hex')
+}
+
+// The Redis of the store variants: started only when the HTTP phase runs, stopped at the end.
+let redis = null
+const redisInfo = { needed: settings.only.includes('http') }
+if (redisInfo.needed) {
+  const found = findRedisServer()
+  if (found.path === null) {
+    redisInfo.skipped = found.reason
+    console.error(`bench: ${REDIS_VARIANTS.join(' and ')} skipped: ${redisInfo.skipped}`)
+  } else {
+    try {
+      redis = await startRedis(found.path)
+      Object.assign(redisInfo, { executable: found.path, version: redis.version, port: redis.port })
+      console.error(`bench: redis-server ${redis.version} on 127.0.0.1:${redis.port} (pid ${redis.pid})`)
+    } catch (error) {
+      redisInfo.skipped = `redis-server did not start: ${error.message}`
+      console.error(`bench: ${REDIS_VARIANTS.join(' and ')} skipped: ${redisInfo.skipped}`)
+    }
+  }
+}
+// The orderly stop; should the run end otherwise (watchdog, a throw), redis.js's exit hook
+// kills the server and removes its directory.
+const stopRedis = async () => {
+  const running = redis
+  redis = null
+  await running?.stop()
 }
 
 // ---------------------------------------------------------------- servers
 
 async function startServer (variant, { execArgv = [] } = {}) {
-  const child = fork(path.join(here, 'server.js'), [], {
-    cwd: root,
+  return await startServerWith(variant, {
     execArgv,
-    env: { ...process.env, ...keys, BENCH_VARIANT: variant, BENCH_MAX_LIFETIME_MS: String(quick ? 120_000 : 600_000) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    env: { ...keys, ...(redis === null ? {} : { BENCH_REDIS_URL: redis.url }) },
+    children,
+    maxLifetimeMs: quick ? 120_000 : 600_000,
+    onUnexpectedExit: fail
   })
-  children.add(child)
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-    children.delete(child)
-    resolve({ code, signal })
-  }))
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${variant} server did not start within 20 s`)), 20_000)
-    child.once('message', (message) => {
-      clearTimeout(timer)
-      if (message?.type === 'ready') resolve(message.port)
-      else reject(new Error(`${variant} server sent ${JSON.stringify(message)}`))
-    })
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer)
-      reject(new Error(`${variant} server exited during start (code ${code}, signal ${signal})`))
-    })
-  })
-  let stopping = false
-  exited.then(({ code, signal }) => { if (!stopping) fail(`${variant} server exited unexpectedly (code ${code}, signal ${signal})`) })
-  return {
-    port,
-    pid: child.pid,
-    url: `http://127.0.0.1:${port}`,
-    async stop () {
-      stopping = true
-      if (child.connected) child.disconnect()
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-      await exited
-      clearTimeout(timer)
-    }
-  }
 }
 
-const cookiePair = (setCookie) => setCookie.split(';')[0]
+/** The processes whose CPU is the benchmark's own: this one, the server, and Redis. */
+const ownPids = (server) => [process.pid, server.pid, ...(redis === null ? [] : [redis.pid])]
 
-async function get (url, cookie) {
-  const response = await fetch(url, { headers: cookie === undefined ? {} : { cookie } })
-  return { status: response.status, body: await response.text(), setCookies: response.headers.getSetCookie() }
+const load = (url, options) => loadWith(url, { connections: settings.connections, ...options })
+
+const isStore = (variant) => STORE_VARIANTS.includes(variant)
+
+/** The text a Fernet token of our id holds, under the run's key; undefined if it opens nothing. */
+function openIdToken (cookie) {
+  try {
+    return new NodeFernet(keys.BENCH_KEY).decrypt(cookie.slice('session='.length)).toString('utf8')
+  } catch {
+    return undefined
+  }
 }
 
 /**
  * Mints a session cookie through the variant's own /login route and checks that the variant
  * behaves: the cookie reads back, write re-issues it, untouched and read do not (recorded).
+ *
+ * In store mode the store holds the data, so /write changes the store, not the cookie, and
+ * "re-issues" means: a second /write with the same cookie counts on from the first (the store
+ * changed), and a Set-Cookie came. For ours it carries a new token of the same session id (the
+ * harness opens both with the key); @fastify/session sets the same signed id again (it does on
+ * every request, rolling being on by default). The load then uses one session per connection
+ * (`cookies`), minted through /login as well: one browser's requests follow one another.
  */
 async function prepareVariant (variant, server) {
   const info = { cookie: undefined, setCookie: {} }
@@ -211,66 +253,57 @@ async function prepareVariant (variant, server) {
     if (r.status !== 200 || r.body !== EXPECTED_BODY.bare) throw new Error(`bare: GET /bare answered ${r.status} ${r.body}`)
     return info
   }
-  const login = await get(`${server.url}/login`)
-  const sessionCookie = login.setCookies.find((c) => c.startsWith('session='))
-  if (login.status !== 200 || sessionCookie === undefined) throw new Error(`${variant}: /login gave ${login.status} without a session cookie`)
-  info.cookie = cookiePair(sessionCookie)
+  const login = async () => {
+    const r = await get(`${server.url}/login`)
+    const sessionCookie = r.setCookies.find((c) => c.startsWith('session='))
+    if (r.status !== 200 || sessionCookie === undefined) throw new Error(`${variant}: /login gave ${r.status} without a session cookie`)
+    return cookiePair(sessionCookie)
+  }
+  info.cookie = await login()
   info.cookieBytes = info.cookie.length
   const anonymous = await get(`${server.url}/read`)
   if (anonymous.status !== 401) throw new Error(`${variant}: /read without a cookie answered ${anonymous.status}, not 401`)
+  let written
   for (const route of SESSION_ROUTES) {
     const r = await get(`${server.url}/${route}`, info.cookie)
     if (r.status !== 200 || r.body !== EXPECTED_BODY[route]) throw new Error(`${variant}: /${route} with the minted cookie answered ${r.status} ${r.body}`)
-    const sets = r.setCookies.some((c) => c.startsWith('session='))
-    info.setCookie[route] = sets ? 'yes' : 'no'
-    if (route === 'write' && !sets) throw new Error(`${variant}: /write did not re-issue the session cookie`)
+    const sets = r.setCookies.find((c) => c.startsWith('session='))
+    info.setCookie[route] = sets !== undefined ? 'yes' : 'no'
+    if (route === 'write') {
+      if (sets === undefined) throw new Error(`${variant}: /write did not re-issue the session cookie`)
+      written = cookiePair(sets)
+    }
   }
+  if (!isStore(variant)) return info
+  const again = await get(`${server.url}/write`, info.cookie)
+  const expected = JSON.stringify({ name: USER.name, visits: VISITS + 2 })
+  if (again.status !== 200 || again.body !== expected) throw new Error(`${variant}: a second /write with the first cookie answered ${again.status} ${again.body}, not ${expected}: the store did not keep the first write`)
+  if (variant === 'session-redis') {
+    if (written !== info.cookie) throw new Error(`${variant}: /write set a cookie with another session id`)
+    info.reissue = 'same signed id, set on every request (rolling: true)'
+  } else {
+    const id = openIdToken(info.cookie)
+    if (id === undefined || !/^[A-Za-z0-9_-]{22}$/.test(id)) throw new Error(`${variant}: the cookie is no Fernet token of a session id`)
+    if (written === info.cookie || openIdToken(written) !== id) throw new Error(`${variant}: /write did not re-issue a new token of the same session id`)
+    info.reissue = 'a new token of the same id, on a change only'
+  }
+  info.cookies = []
+  for (let i = 0; i < settings.connections; i++) info.cookies.push(await login())
   return info
-}
-
-async function load (url, { duration, cookie, expectBody }) {
-  const result = await autocannon({
-    url,
-    connections: settings.connections,
-    duration,
-    headers: cookie === undefined ? {} : { cookie },
-    expectBody,
-    timeout: 10,
-    // autocannon stops only at a sample tick (default every 1000 ms): tick often, so that
-    // short durations are honoured. Requests/s below is 2xx answers ÷ elapsed time.
-    sampleInt: 100
-  })
-  return {
-    reqPerSec: result.duration > 0 ? result['2xx'] / result.duration : NaN,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    latencyMean: result.latency.mean,
-    requests: result.requests.total,
-    duration: result.duration,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    mismatches: result.mismatches
-  }
-}
-
-function problems (r) {
-  const bad = []
-  if (r.errors) bad.push(`${r.errors} errors`)
-  if (r.timeouts) bad.push(`${r.timeouts} timeouts`)
-  if (r.non2xx) bad.push(`${r.non2xx} non-2xx`)
-  if (r.mismatches) bad.push(`${r.mismatches} unexpected bodies`)
-  if (!(r.requests > 0)) bad.push('no requests completed')
-  return bad
 }
 
 // ---------------------------------------------------------------- phases
 
 async function runHttp () {
-  const serverVariants = ['bare', ...VARIANTS]
-  const routesOf = (variant) => variant === 'bare' ? ['bare'] : SESSION_ROUTES
+  const skipped = {}
+  const serverVariants = ['bare', ...VARIANTS].filter((variant) => {
+    if (redis !== null || !REDIS_VARIANTS.includes(variant)) return true
+    skipped[variant] = redisInfo.skipped
+    return false
+  })
   const samples = new Map()
   const setCookie = new Map()
+  const reissue = new Map()
   const key = (variant, route) => `${variant}|${route}`
   for (const v of serverVariants) for (const r of routesOf(v)) samples.set(key(v, r), [])
   const random = prng(settings.seed)
@@ -288,21 +321,38 @@ async function runHttp () {
       for (const route of rotated) {
         let server
         try {
+          // An empty Redis for every measurement (on top of a key prefix per variant): no
+          // variant reads, scans or evicts among another's keys.
+          let redisKeysBefore
+          if (REDIS_VARIANTS.includes(variant)) {
+            await redis.command(['FLUSHALL'])
+            redisKeysBefore = await redis.command(['DBSIZE'])
+            if (redisKeysBefore !== 0) throw new Error(`Redis still holds ${redisKeysBefore} keys after FLUSHALL`)
+          }
           server = await startServer(variant)
           const info = await prepareVariant(variant, server)
           setCookie.set(key(variant, route), info.setCookie[route])
+          if (info.reissue !== undefined) reissue.set(variant, info.reissue)
           const url = `${server.url}/${route}`
-          const options = { cookie: info.cookie, expectBody: EXPECTED_BODY[route] }
+          const options = info.cookies === undefined
+            ? { cookie: info.cookie, expectBody: EXPECTED_BODY[route] }
+            : { cookies: info.cookies, makeCheck: route === 'write' ? storeWriteCheck : () => (body) => body === EXPECTED_BODY[route] }
           const warm = await load(url, { ...options, duration: settings.warmup })
           let measured
           for (let attempt = 0; ; attempt++) {
-            await gate.wait([process.pid, server.pid])
-            const snapshot = cpuSnapshot([process.pid, server.pid])
+            await gate.wait(ownPids(server))
+            const snapshot = cpuSnapshot(ownPids(server))
             measured = await load(url, { ...options, duration: settings.duration })
             measured.foreignCpu = foreignShare(snapshot)
             measured.attempts = attempt + 1
             if (problems(measured).length || !gate.retry(measured.foreignCpu, attempt, settings.duration * 1000)) break
             log(`  ${variant.padEnd(15)} /${route.padEnd(10)} measured again: other processes used ${(measured.foreignCpu * 100).toFixed(0)}% of the CPU`)
+          }
+          if (REDIS_VARIANTS.includes(variant)) {
+            // What the measurement left in Redis, and that it is all under the variant's prefix.
+            measured.redisKeys = await redis.command(['DBSIZE'])
+            const own = (await redis.command(['KEYS', `${REDIS_PREFIX[variant]}*`])).length
+            if (own !== measured.redisKeys) fail(`HTTP round ${round + 1} ${variant} /${route}: ${measured.redisKeys - own} Redis keys outside the prefix ${REDIS_PREFIX[variant]}`)
           }
           const bad = [...problems(warm), ...problems(measured)]
           if (bad.length) fail(`HTTP round ${round + 1} ${variant} /${route}: ${bad.join(', ')}`)
@@ -336,11 +386,12 @@ async function runHttp () {
         foreignCpuMax: Math.max(0, ...ok.map((r) => r.foreignCpu ?? 0)),
         roundsUsed: ok.length,
         setCookie: setCookie.get(key(variant, route)) ?? (variant === 'bare' ? '' : 'n/a'),
+        sessions: isStore(variant) ? 'one per connection' : 'one for all',
         rounds
       })
     }
   }
-  return { orders, cells }
+  return { orders, cells, skipped, reissue: Object.fromEntries(reissue) }
 }
 
 async function runMicro () {
@@ -365,6 +416,29 @@ async function runMicro () {
   return message
 }
 
+/** The Proxy's cost in ns per operation (bench/proxy-micro.js), in a child process of its own. */
+async function runProxy () {
+  const child = fork(path.join(here, 'proxy-micro.js'), [], {
+    cwd: root,
+    execArgv: [],
+    env: {
+      ...process.env,
+      BENCH_PROXY: JSON.stringify({ rounds: settings.rounds, cellMs: settings.proxyMs, warmupMs: settings.microWarmupMs * 2, seed: settings.seed, gate: settings.gate })
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  children.add(child)
+  let message
+  child.on('message', (m) => { message = m })
+  const { code, signal } = await new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  children.delete(child)
+  if (code !== 0 || message?.type !== 'proxy') throw new Error(`proxy micro benchmark exited with code ${code}, signal ${signal}`)
+  for (const cell of message.results) {
+    if (!(cell.nsPerOp > 0)) fail(`proxy micro ${cell.build} ${cell.op}: no result`)
+  }
+  return { ...message, patch: noProxy.patch }
+}
+
 async function runMemory () {
   const total = settings.memoryRequests
   log(`Memory: minting ${total.toLocaleString('en-US')} distinct session tokens`)
@@ -376,20 +450,15 @@ async function runMemory () {
     const check = await get(`${server.url}/read`, cookies[0])
     if (check.status !== 200 || check.body !== EXPECTED_BODY.read) throw new Error(`memory: /read with a minted token answered ${check.status} ${check.body}`)
     const memory = async (gc) => JSON.parse((await get(`${server.url}/__mem${gc ? '?gc=1' : ''}`)).body)
-    await gate.wait([process.pid, server.pid])
+    await gate.wait(ownPids(server))
     const baseline = (await memory(true)).afterGc
     let next = 0
     let served = 0
     let unexpected = 0
     log(`Memory: sending ${total.toLocaleString('en-US')} requests, each with its own token`)
-    const started = Date.now()
-    const snapshot = cpuSnapshot([process.pid, server.pid])
-    const result = await autocannon({
-      url: server.url,
-      connections: settings.connections,
+    const snapshot = cpuSnapshot(ownPids(server))
+    const result = await load(server.url, {
       amount: total,
-      timeout: 10,
-      sampleInt: 100,
       requests: [{
         method: 'GET',
         path: '/read',
@@ -404,36 +473,103 @@ async function runMemory () {
         }
       }]
     })
-    const seconds = (Date.now() - started) / 1000
     const foreignCpu = foreignShare(snapshot)
     const after = (await memory(false)).before
     const afterGc = (await memory(true)).afterGc
-    const bad = problems({ ...result, requests: result.requests.total })
+    const bad = problems(result)
     if (unexpected) bad.push(`${unexpected} unexpected answers`)
-    if (result['2xx'] < total) bad.push(`only ${result['2xx']} of ${total} requests answered 2xx`)
+    if (result.ok < total) bad.push(`only ${result.ok} of ${total} requests answered 2xx`)
     // Then the HTTP phase's read cell again, one cookie over and over, on this server that has
     // now seen many sessions: a cache that degrades when full shows here.
     log('Memory: /read with one cookie on the same server, after the distinct sessions')
     const options = { cookie: cookies[0], expectBody: EXPECTED_BODY.read }
     const warm = await load(`${server.url}/read`, { ...options, duration: settings.warmup })
-    await gate.wait([process.pid, server.pid])
-    const snapshotAfter = cpuSnapshot([process.pid, server.pid])
+    await gate.wait(ownPids(server))
+    const snapshotAfter = cpuSnapshot(ownPids(server))
     const readAfter = await load(`${server.url}/read`, { ...options, duration: settings.duration })
     readAfter.foreignCpu = foreignShare(snapshotAfter)
     bad.push(...problems(warm), ...problems(readAfter))
     if (bad.length) fail(`memory run: ${bad.join(', ')}`)
     return {
       route: '/read',
-      requests: result.requests.total,
+      requests: result.requests,
       served,
       distinctTokens: Math.min(next, total),
-      reqPerSec: result['2xx'] / seconds,
-      p99: result.latency.p99,
+      reqPerSec: result.reqPerSec,
+      p99: result.p99,
       foreignCpu,
       readOneCookieAfter: readAfter,
       baseline,
       after,
       afterGc
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+/**
+ * Store mode's memory: a server with store: new MemoryStore() (its defaults: at most 100,000
+ * sessions and 64 MiB of data) receives `total` requests that each create a session (/login
+ * without a cookie: a new id, a record in the store, a Set-Cookie), then reports its memory
+ * and the store's size.
+ */
+async function runMemoryStore () {
+  const total = settings.memoryRequests
+  const server = await startServer('ours-memory', { execArgv: ['--expose-gc'] })
+  try {
+    const memory = async (gc) => JSON.parse((await get(`${server.url}/__mem${gc ? '?gc=1' : ''}`)).body)
+    // The variant works before anything is measured: a login's cookie reads back.
+    const login = await get(`${server.url}/login`)
+    const cookie = login.setCookies.find((c) => c.startsWith('session='))
+    const read = cookie === undefined ? undefined : await get(`${server.url}/read`, cookiePair(cookie))
+    if (login.status !== 200 || read?.status !== 200 || read.body !== EXPECTED_BODY.read) throw new Error(`memory store: /login then /read answered ${login.status}, ${read?.status} ${read?.body}`)
+    await gate.wait(ownPids(server))
+    const baselineReport = await memory(true)
+    const baseline = baselineReport.afterGc
+    let unexpected = 0
+    let withoutCookie = 0
+    log(`Memory (store): sending ${total.toLocaleString('en-US')} requests to /login without a cookie, each creating a session in a MemoryStore`)
+    const snapshot = cpuSnapshot(ownPids(server))
+    const result = await load(server.url, {
+      amount: total,
+      requests: [{
+        method: 'GET',
+        path: '/login',
+        onResponse: (status, body, _context, headers) => {
+          if (status !== 200 || body !== EXPECTED_BODY.untouched) unexpected++
+          const setCookie = Object.entries(headers).find(([name]) => name.toLowerCase() === 'set-cookie')?.[1]
+          if (![setCookie ?? []].flat().some((c) => String(c).startsWith('session='))) withoutCookie++
+        }
+      }]
+    })
+    const foreignCpu = foreignShare(snapshot)
+    const afterReport = await memory(false)
+    const afterGcReport = await memory(true)
+    const bad = problems(result)
+    if (unexpected) bad.push(`${unexpected} unexpected answers`)
+    if (withoutCookie) bad.push(`${withoutCookie} answers without a session cookie`)
+    if (result.ok < total) bad.push(`only ${result.ok} of ${total} requests answered 2xx`)
+    if (bad.length) fail(`memory (store) run: ${bad.join(', ')}`)
+    // Every request made a new session; the store keeps up to its maxEntries (100,000), least
+    // recently used out first, so the check's own session may be the one that left.
+    const maxEntries = 100_000
+    const expectedSize = Math.min(maxEntries, baselineReport.storeSize + result.ok)
+    if (afterGcReport.storeSize !== expectedSize) log(`  WARNING: the store holds ${afterGcReport.storeSize} sessions, not ${expectedSize}`)
+    return {
+      route: '/login',
+      requests: result.requests,
+      sessionsCreated: result.ok,
+      reqPerSec: result.reqPerSec,
+      p99: result.p99,
+      foreignCpu,
+      storeSizeBefore: baselineReport.storeSize,
+      storeSizeAfter: afterGcReport.storeSize,
+      expectedStoreSize: expectedSize,
+      maxEntries,
+      baseline,
+      after: afterReport.before,
+      afterGc: afterGcReport.afterGc
     }
   } finally {
     await server.stop()
@@ -447,28 +583,38 @@ const timings = {}
 const results = { date: new Date().toISOString(), machine, versions, settings, failures, timings }
 log(`bench: ${quick ? 'QUICK smoke run' : 'full run'}; ${machine.cpuModel} × ${machine.cores}, Node ${machine.node}; seed ${settings.seed}`)
 
-async function phase (name, fn) {
+async function phase (name, fn, key = name) {
   if (!settings.only.includes(name)) return
   const t = Date.now()
   try {
-    results[name] = await fn()
+    results[key] = await fn()
   } catch (error) {
-    fail(`${name}: ${error.stack ?? error.message}`)
+    fail(`${key}: ${error.stack ?? error.message}`)
   }
-  timings[name] = (Date.now() - t) / 1000
+  timings[key] = (Date.now() - t) / 1000
 }
 
-await phase('http', runHttp)
+results.redis = redisInfo
+try {
+  await phase('http', runHttp)
+} finally {
+  // Redis serves the HTTP phase only.
+  await stopRedis()
+}
 await phase('micro', runMicro)
+await phase('proxy', runProxy)
 await phase('memory', runMemory)
+await phase('memory', runMemoryStore, 'memoryStore')
 timings.total = (Date.now() - started) / 1000
-results.ratios = computeRatios(results.http, results.micro, results.memory)
+results.ratios = computeRatios(results)
 // CPU used by other processes on the machine while measurements ran (0..1 of all cores).
 {
   const shares = [
     ...(results.http?.cells ?? []).flatMap((c) => c.rounds.filter((r) => r?.used).map((r) => r.foreignCpu)),
     results.micro?.foreignCpuMax,
-    results.memory?.foreignCpu
+    results.proxy?.foreignCpuMax,
+    results.memory?.foreignCpu,
+    results.memoryStore?.foreignCpu
   ].filter(Number.isFinite)
   results.contention = {
     foreignCpuMedian: shares.length ? median(shares) : null,
@@ -477,6 +623,7 @@ results.ratios = computeRatios(results.http, results.micro, results.memory)
     httpRoundsLeftOut: (results.http?.cells ?? []).reduce((n, c) => n + c.rounds.filter((r) => r?.used === false).length, 0),
     gate: gate.summary(),
     microGate: results.micro?.gate ?? null,
+    proxyGate: results.proxy?.gate ?? null,
     note: 'share of all cores used by processes other than the benchmark during measurements; above 0.10 the numbers are suspect'
   }
 }

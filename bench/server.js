@@ -2,10 +2,14 @@
 // Started by bench/run.js with child_process.fork; it reports its port over IPC, exits when
 // the harness disconnects, and in any case after BENCH_MAX_LIFETIME_MS (a bounded lifetime).
 //
-//   BENCH_VARIANT   bare | ours | secure-session | iron | node-fernet
-//   BENCH_KEY       Fernet key (ours, node-fernet)
+//   BENCH_VARIANT   bare | ours | secure-session | iron | node-fernet | ours-cold |
+//                   ours-noproxy | ours-memory | ours-redis | session-redis
+//   BENCH_KEY       Fernet key (ours and its variants, node-fernet)
 //   BENCH_SECURE_KEY  32 bytes in base64 (secure-session)
 //   BENCH_IRON_PASSWORD  at least 32 characters (iron)
+//   BENCH_SESSION_SECRET  at least 32 characters (session-redis)
+//   BENCH_DIST      the built plugin (dist/esm layout) to load; BENCH_DIST_NOPROXY for ours-noproxy
+//   BENCH_REDIS_URL the harness's redis-server (ours-redis, session-redis)
 //
 // Routes (every session variant): GET /untouched, /read, /write, /login; and GET /__mem.
 // /read and /write answer 401 when the request carried no valid session, so a bad cookie
@@ -13,7 +17,7 @@
 import Fastify from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import secureJson from 'secure-json-parse'
-import { TTL, USER, VISITS, pluginEntry } from './common.js'
+import { REDIS_PREFIX, TTL, USER, VISITS, distModule, pluginEntry } from './common.js'
 import { NodeFernet } from './node-fernet.js'
 
 const variant = process.env.BENCH_VARIANT
@@ -40,6 +44,17 @@ class HookSession {
   }
 }
 
+/** A connected node-redis client on the harness's redis-server. */
+async function redisClient () {
+  const { createClient } = await import('redis')
+  const client = createClient({ url: process.env.BENCH_REDIS_URL })
+  await client.connect()
+  return client
+}
+
+// The MemoryStore of the ours-memory variant: /__mem reports its size.
+let memoryStore
+
 const app = Fastify({ logger: false })
 await app.register(fastifyCookie)
 
@@ -49,6 +64,54 @@ switch (variant) {
   case 'ours': {
     const { default: encryptedSession } = await import(pluginEntry())
     await app.register(encryptedSession, { key: process.env.BENCH_KEY, ttl: TTL, cookie: { secure: false } })
+    break
+  }
+  case 'ours-cold': {
+    // No verified-token cache: every request with a cookie verifies and decrypts it.
+    const { default: encryptedSession } = await import(pluginEntry())
+    await app.register(encryptedSession, { key: process.env.BENCH_KEY, ttl: TTL, cookie: { secure: false }, cacheSize: 0 })
+    break
+  }
+  case 'ours-noproxy': {
+    // The harness's patched copy, whose Session constructor returns the instance, not a Proxy.
+    const { default: encryptedSession } = await import(pluginEntry(process.env.BENCH_DIST_NOPROXY))
+    await app.register(encryptedSession, { key: process.env.BENCH_KEY, ttl: TTL, cookie: { secure: false } })
+    break
+  }
+  case 'ours-memory': {
+    const { default: encryptedSession, MemoryStore } = await import(pluginEntry())
+    memoryStore = new MemoryStore()
+    await app.register(encryptedSession, { key: process.env.BENCH_KEY, ttl: TTL, cookie: { secure: false }, store: memoryStore })
+    break
+  }
+  case 'ours-redis': {
+    const { default: encryptedSession } = await import(pluginEntry())
+    const { RedisStore } = await import(distModule('lib/redis-store.js'))
+    const client = await redisClient()
+    await app.register(encryptedSession, {
+      key: process.env.BENCH_KEY,
+      ttl: TTL,
+      cookie: { secure: false },
+      store: new RedisStore({ client, prefix: REDIS_PREFIX['ours-redis'] })
+    })
+    break
+  }
+  case 'session-redis': {
+    // The peer's store mode as its README sets it up; cookieName 'session' only so that the
+    // harness finds every variant's cookie under one name. rolling stays at its default (true):
+    // the session is saved and its cookie set on every request that has one.
+    const { default: fastifySession } = await import('@fastify/session')
+    const { RedisStore } = await import('connect-redis')
+    const client = await redisClient()
+    // connect-redis adds no 'error' listener, and node-redis throws without one.
+    client.on('error', (error) => console.error(`bench server (${variant}): redis: ${error.message}`))
+    await app.register(fastifySession, {
+      secret: process.env.BENCH_SESSION_SECRET,
+      cookieName: 'session',
+      cookie: { secure: false },
+      saveUninitialized: false,
+      store: new RedisStore({ client, prefix: REDIS_PREFIX['session-redis'] })
+    })
     break
   }
   case 'secure-session': {
@@ -153,7 +216,7 @@ app.get('/__mem', async (request) => {
     globalThis.gc()
     afterGc = process.memoryUsage()
   }
-  return { before, afterGc }
+  return { before, afterGc, storeSize: memoryStore?.size ?? null }
 })
 
 const address = await app.listen({ host: '127.0.0.1', port: 0 })
