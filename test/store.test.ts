@@ -554,3 +554,18 @@ t.test('reading an unchanged stored session again costs no decryption', async (t
   await cold.app.inject({ url: '/read', cookies: jar.cookies })
   t.same(events.filter((event) => event === 'decrypt:start').length, 2, 'cacheSize 0: the cookie and the data are decrypted every time')
 })
+
+t.test('a store holds sessions of any size: past Fernet\'s default 64 KiB token bound and a cookie\'s 4 KB', async (t) => {
+  const store = new MemoryStore()
+  const { app } = await buildApp({ key: KEY, store }, (app) => {
+    app.post('/big', async (request) => { request.session.set('blob', (request.body as { blob: string }).blob); return {} })
+    app.get('/size', async (request) => ({ length: (request.session.get('blob') as string | undefined)?.length ?? 0 }))
+  })
+  const jar = new Jar()
+  const saved = jar.take(await app.inject({ method: 'POST', url: '/big', payload: { blob: 'x'.repeat(200_000) }, cookies: jar.cookies }))
+  t.equal(saved.statusCode, 200)
+  t.ok((jar.cookies.session as string).length < 200, 'the cookie stays a small token of the id')
+  t.same((await app.inject({ url: '/size', cookies: jar.cookies })).json(), { length: 200_000 }, 'read back whole')
+  const stored = await store.get(await idOf(jar.cookies.session as string))
+  t.ok((stored?.data.length ?? 0) > 65_536, `stored as one Fernet token of ${stored?.data.length ?? 0} characters`)
+})
