@@ -252,8 +252,8 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     if (decision.action === 'clear') {
       const { requested } = decision
       const clear = (): void => { cookies.write(reply, { token: null, overrides, requested, log }) }
-      const ending = backend.end(session)
-      if (ending !== undefined) return ending.then(clear)
+      const ending = backend.end(session, decision.keysDeleted)
+      if (ending !== undefined) return ending.then((ended) => { if (ended) clear() })
       clear()
       done(null, payload)
       return

@@ -28,8 +28,12 @@ export interface SessionBackend {
   open: (token: string, now: number) => Promise<Session | SessionFailure>
   /** Saves or renews the session, and gives what its cookie becomes. */
   save: (session: Session, action: SaveAction) => Promise<CookieUpdate>
-  /** Ends a session the app emptied: a store deletes its record. Undefined: nothing to wait for. */
-  end: (session: Session) => Promise<void> | undefined
+  /**
+   * Ends a session the app emptied (a store deletes its record) and tells whether it ended: one
+   * emptied by deleting keys lives on in a store when another request added keys meanwhile.
+   * Undefined: it ended, with nothing to wait for.
+   */
+  end: (session: Session, keysDeleted: boolean) => Promise<boolean> | undefined
   /** A token for data given outside a request (encodeSession). */
   encode: (data: SessionRecord, now: number) => Promise<string>
   /** Ends every session of a user; how many there were. Only a store can. */

@@ -90,8 +90,12 @@ export type SessionProperties<Data extends object> = {
 /** What to do with the cookie once the reply is ready. */
 export type SaveDecision =
   | { action: 'keep' }
-  /** requested: the app emptied the session; otherwise only a refused cookie is cleared. */
-  | { action: 'clear', requested: boolean }
+  /**
+   * requested: the app emptied the session; otherwise only a refused cookie is cleared.
+   * keysDeleted: it was emptied by deleting keys, not ended (clear, destroy, regenerate): a
+   * store applies the deletions over what other requests wrote meanwhile.
+   */
+  | { action: 'clear', requested: boolean, keysDeleted: boolean }
   | SaveAction
 
 export interface SaveAction {
@@ -137,6 +141,8 @@ interface SessionState {
   touched: boolean
   regenerated: boolean
   destroyed: boolean
+  /** clear() ran: the session was ended, not only emptied key by key. */
+  cleared: boolean
   /** A bad cookie came in: clear it unless something is saved over it. */
   readonly clearIncoming: boolean
   readonly settings: SessionSettings
@@ -277,6 +283,7 @@ export class Session<Data extends object = SessionData> {
       touched: false,
       regenerated: false,
       destroyed: false,
+      cleared: false,
       clearIncoming: hadBadCookie,
       settings,
       originText,
@@ -340,6 +347,7 @@ export class Session<Data extends object = SessionData> {
     const state = this[kState]
     willChange(state)
     state.data = {}
+    state.cleared = true
   }
 
   /**
@@ -525,8 +533,9 @@ export class Session<Data extends object = SessionData> {
     const { data, origin, settings } = state
     // An empty session is not stored: its cookie, if one came, is cleared (as Flask does).
     if (Object.keys(data).length === 0) {
-      if (origin !== undefined || state.destroyed) return { action: 'clear', requested: true }
-      return state.clearIncoming ? { action: 'clear', requested: false } : { action: 'keep' }
+      const ended = state.destroyed || state.cleared || state.regenerated
+      if (ended || (origin !== undefined && state.mayHaveChanged)) return { action: 'clear', requested: true, keysDeleted: !ended }
+      return origin !== undefined || state.clearIncoming ? { action: 'clear', requested: false, keysDeleted: false } : { action: 'keep' }
     }
     const json = state.mayHaveChanged ? JSON.stringify(data) : undefined
     const changed = json !== undefined && json !== state.baseline

@@ -4,7 +4,7 @@
 // JSON), written only when it changed, and merged key by key with whatever another request
 // wrote meanwhile, so that concurrent requests changing different keys both survive.
 import { LRUCache } from 'lru-cache'
-import { type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
+import { type CookieUpdate, type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
 import { CACHE_BYTES_PER_ENTRY } from './cookie-backend.js'
 import { base64 } from './base64.js'
 import { Fernet, MultiFernet, ageProblem } from './fernet.js'
@@ -217,10 +217,9 @@ export class StoreBackend implements SessionBackend {
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => { reject(new SessionStoreError(operation, `no answer within ${this.#timeout} ms`)) }, this.#timeout)
     })
+    const failing = run().catch(async (error: unknown) => await Promise.reject(new SessionStoreError(operation, error)))
     try {
-      return await Promise.race([run(), timeout])
-    } catch (error) {
-      throw error instanceof SessionStoreError ? error : new SessionStoreError(operation, error)
+      return await Promise.race([failing, timeout])
     } finally {
       clearTimeout(timer)
     }
@@ -237,7 +236,7 @@ export class StoreBackend implements SessionBackend {
     }
   }
 
-  async save (session: Session, action: SaveAction): Promise<string | undefined> {
+  async save (session: Session, action: SaveAction): Promise<CookieUpdate> {
     const loaded = this.#loaded.get(session)
     const record = session[kRecord]
     const ttl = action.ttl * 1000
@@ -249,7 +248,10 @@ export class StoreBackend implements SessionBackend {
       return await this.#issue(id, action.timestamp)
     }
     if (action.json !== loaded.text || loaded.stale) {
-      if (!await this.#update(loaded, record, ttl, index)) return undefined
+      const outcome = await this.#update(loaded, record, ttl, index)
+      // Ended: another request emptied it meanwhile; gone: deleted or revoked meanwhile, and the
+      // cookie is left for the next request to find it gone.
+      if (outcome !== 'kept') return outcome === 'ended' ? null : undefined
     } else if (action.fresh) {
       // Renewal without a change: the record lives on, unwritten.
       if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, index))) return undefined
@@ -260,10 +262,10 @@ export class StoreBackend implements SessionBackend {
   /**
    * Writes this request's changes. When another request wrote the record since it was loaded,
    * its data is read again and this request's changed keys applied over it: per key, the last
-   * write wins. False when the record is gone (destroyed or revoked meanwhile): the session is
-   * not brought back, and the cookie is left for the next request to find it gone.
+   * write wins. 'gone' when the record was destroyed or revoked meanwhile: it is not brought
+   * back. 'ended' when the session written is empty.
    */
-  async #update (loaded: Loaded, record: SessionRecord, ttl: number, index: string | undefined): Promise<boolean> {
+  async #update (loaded: Loaded, record: SessionRecord, ttl: number, index: string | undefined): Promise<'kept' | 'ended' | 'gone'> {
     const before = parseSessionJson(loaded.text) as SessionRecord
     const { set, removed } = changesOf(before, record)
     let text = JSON.stringify(record)
@@ -271,8 +273,11 @@ export class StoreBackend implements SessionBackend {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const data = await this.#seal(text)
       const result = await this.#call('put', async () => await this.#store.put(loaded.id, data, expected, ttl, index))
-      if (result.ok) return true
-      if (result.current === undefined) return false
+      // An empty session is written too, by the same rule, rather than deleted: a request that
+      // wrote meanwhile merges its keys into it instead of losing them. Its cookie is cleared,
+      // and the record expires by itself.
+      if (result.ok) return text === '{}' ? 'ended' : 'kept'
+      if (result.current === undefined) return 'gone'
       const theirs = await this.#read(result.current)
       const merged: SessionRecord = typeof theirs === 'string' ? {} : theirs.data
       for (const key of removed) delete merged[key]
@@ -289,9 +294,13 @@ export class StoreBackend implements SessionBackend {
     await this.#call('destroy', async () => { await this.#store.destroy(loaded.id, index) })
   }
 
-  end (session: Session): Promise<void> | undefined {
+  end (session: Session, keysDeleted: boolean): Promise<boolean> | undefined {
     const loaded = this.#loaded.get(session)
-    return loaded === undefined ? undefined : this.#end(loaded)
+    if (loaded === undefined) return undefined
+    if (!keysDeleted) return this.#end(loaded).then(() => true)
+    // Emptied key by key: the deletions are merged with concurrent writes like any change.
+    const before = parseSessionJson(loaded.text) as SessionRecord
+    return this.#update(loaded, {}, lifetimeOf(before, this.#settings) * 1000, undefined).then((outcome) => outcome !== 'kept')
   }
 
   async encode (data: SessionRecord, now: number): Promise<string> {

@@ -173,6 +173,8 @@ t.test('options(): cookie attributes for this response, checked; unknown keys ig
     t.equal(response.headers['set-cookie'], undefined, 'and nothing is set')
   }
   const session = new Session()
+  session.options({ sameSite: 'strict', userInfo: 'ignored' })
+  t.notOk(session.changed, 'attributes alone change no data (a Session made without settings takes none of them)')
   t.throws(() => { session.options({ expires: new Date(Date.now() - 1000) }) }, { message: /expires must lie in the future/ })
   t.throws(() => { session.options({ expires: new Date(Number.NaN) }) }, { message: /valid Date/ })
 })

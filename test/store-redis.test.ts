@@ -66,6 +66,7 @@ t.test('scripts Redis forgot (a restart, SCRIPT FLUSH) are sent again', { skip }
   await client.scriptFlush()
   t.same(await store.put('id-1', 'more', 1, 10_000), { ok: true, version: 2 }, 'NOSCRIPT: the script itself, once more')
   t.same(await store.get('id-1'), { data: 'more', version: 2 })
+  t.equal(await store.get('missing'), undefined, 'no record: undefined')
   t.same(await store.put('id-1', 'x', 1, 10_000), { ok: false, current: { data: 'more', version: 2 } }, 'a stale version is refused, with what is there')
   t.same(await store.put('id-1', 'x', null, 10_000), { ok: false, current: { data: 'more', version: 2 } }, 'a taken id is refused')
   t.same(await store.put('gone', 'x', 3, 10_000), { ok: false, current: undefined })

@@ -56,6 +56,7 @@ function routes (app: FastifyInstance): void {
     return {}
   })
   app.get('/read', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
+  app.get('/delete/:key', async (request) => { request.session.delete((request.params as { key: string }).key); return {} })
   app.get('/login/:id', async (request) => { request.session.login({ id: (request.params as { id: string }).id }); return {} })
   app.get('/logout', async (request) => { request.session.logout(); return {} })
   app.get('/regenerate', async (request) => { await request.session.regenerate(); request.session.set('fresh', 'yes'); return {} })
@@ -300,6 +301,30 @@ t.test('a write that meets another server\'s write merges key by key', async (t)
   }
   await app.inject({ url: '/set/d/4', cookies: jar.cookies })
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { d: '4' }, 'an unreadable concurrent record is replaced by this request\'s keys')
+
+  // A key this request deletes stays deleted in the merge; the other writer's new key stays.
+  store.conflicts = 1
+  store.conflictWith = async () => {
+    const current = await store.inner.get(id) as StoredSession
+    await store.inner.put(id, await new Fernet(KEY).encrypt('{"d":"4","e":"theirs"}'), current.version, 60_000)
+  }
+  await app.inject({ url: '/delete/d', cookies: jar.cookies })
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { e: 'theirs' }, 'a deletion survives the merge, and so does the other writer\'s key')
+  // This request deletes one key while another deleted the other: together, nothing is left.
+  jar.take(await app.inject({ url: '/set/f/6', cookies: jar.cookies }))
+  store.conflicts = 1
+  store.conflictWith = async () => {
+    const current = await store.inner.get(id) as StoredSession
+    await store.inner.put(id, await new Fernet(KEY).encrypt('{"f":"6"}'), current.version, 60_000)
+  }
+  const bothGone = await app.inject({ url: '/delete/f', cookies: jar.cookies })
+  t.ok(isCleared(setCookie(bothGone)), 'the merged session is empty: its cookie is cleared')
+  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt((await store.inner.get(id) as StoredSession).data))), {}, 'and the record holds an empty session')
+  jar.take(await app.inject({ url: '/set/e/theirs', cookies: jar.cookies }))
+  const emptied = await app.inject({ url: '/delete/e', cookies: jar.cookies })
+  t.ok(isCleared(setCookie(emptied)), 'the last key deleted, with nobody writing meanwhile: the session ends, its cookie cleared')
+  jar.take(emptied)
+  jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
 
   store.conflicts = 32
   store.conflictWith = undefined
