@@ -38,7 +38,7 @@ import { EXPECTED_BODY, median, prng, sessionData, shuffle } from './common.js'
 import { QuietGate, cpuSnapshot, foreignShare } from './cpu.js'
 import { get, load, problems, startServer } from './harness.js'
 import { NodeFernet } from './node-fernet.js'
-import { fmt2, fmtInt, ratio, table } from './report.js'
+import { fmt2, fmtInt, ratio, reportEnd, table } from './report.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -370,12 +370,7 @@ function textReport (results) {
   out.push('')
   out.push(`Other processes' CPU, most during a measurement: ${Number.isFinite(results.contention?.foreignCpuMax) ? `${(results.contention.foreignCpuMax * 100).toFixed(0)}%` : 'n/a'}; ` +
     `the quiet gate ${g.some((x) => x.enabled) ? `waited ${g.reduce((n, x) => n + x.waitedSeconds, 0).toFixed(1)} s and re-measured ${g.reduce((n, x) => n + x.retries, 0)} time(s)` : 'was off'}`)
-  out.push(`Time: ${Object.entries(results.timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`)
-  if (results.failures.length) {
-    out.push('')
-    out.push(`FAILURES (${results.failures.length}):`)
-    for (const f of results.failures) out.push(`  - ${f}`)
-  }
+  out.push(...reportEnd(results))
   return out.join('\n')
 }
 

@@ -213,13 +213,15 @@ export function textReport (results) {
     out.push(table(['group', 'ratio', 'value', 'paired', 'goal', ''], rows, ['l', 'l', 'r', 'r', 'l', 'l']))
   }
   out.push('')
-  out.push(`Time: ${Object.entries(results.timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`)
-  if (results.failures.length) {
-    out.push('')
-    out.push(`FAILURES (${results.failures.length}):`)
-    for (const f of results.failures) out.push(`  - ${f}`)
-  }
+  out.push(...reportEnd(results))
   return out.join('\n')
+}
+
+/** The last lines of a text report: where the time went, and every failure. */
+export function reportEnd (results) {
+  const lines = [`Time: ${Object.entries(results.timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`]
+  if (results.failures.length) lines.push('', `FAILURES (${results.failures.length}):`, ...results.failures.map((f) => `  - ${f}`))
+  return lines
 }
 
 // ---------------------------------------------------------------- SVG chart
