@@ -85,6 +85,8 @@ t.test('3. requireLogin: the protected handler never runs without a user, whatev
       },
       '/returns-reply': async (_request, reply) => await reply.redirect('/login'),
       '/sends-nothing': () => undefined,
+      '/returns-a-value': () => 'not a reply',
+      '/throws': () => { throw new Error('onLoginRequired failed') },
       '/default': undefined
     }
     for (const [url, onLoginRequired] of Object.entries(routes)) {
@@ -98,7 +100,7 @@ t.test('3. requireLogin: the protected handler never runs without a user, whatev
       return {}
     })
   })
-  const expected: Record<string, number> = { '/sends-without-return': 302, '/async-sends-later': 303, '/returns-reply': 302, '/sends-nothing': 401, '/default': 401 }
+  const expected: Record<string, number> = { '/sends-without-return': 302, '/async-sends-later': 303, '/returns-reply': 302, '/sends-nothing': 401, '/returns-a-value': 401, '/throws': 500, '/default': 401 }
   for (const [url, status] of Object.entries(expected)) {
     const response = await app.inject(url)
     t.equal(response.statusCode, status, `${url}: ${status}`)

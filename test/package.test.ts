@@ -46,3 +46,15 @@ t.test('the ./fernet subpath loads nothing of Fastify', async (t) => {
   const cjsScript = "require('fastify-encrypted-session/fernet'); console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /node_modules[\\\\/](fastify|@fastify|fastify-plugin|secure-json-parse)[\\\\/]/.test(f))))"
   t.same(JSON.parse(run(cjsScript)), [], 'require: none of our dependencies loaded')
 })
+
+t.test('the package root loads no Redis client; RedisStore comes from ./redis and takes the app\'s', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const run = (code: string): string => execFileSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { PATH: process.env.PATH } })
+  // node-redis is installed here (a dev dependency), so an import of it anywhere in the root's
+  // graph would show in the cache.
+  const loadedRedis = "Object.keys(require.cache).filter((f) => /node_modules[\\\\/](redis|@redis|ioredis)[\\\\/]/.test(f))"
+  t.same(JSON.parse(run(`import('fastify-encrypted-session').then(() => console.log(JSON.stringify(${loadedRedis})))`)), [], 'import: nothing of Redis')
+  t.same(JSON.parse(run(`require('fastify-encrypted-session'); console.log(JSON.stringify(${loadedRedis}))`)), [], 'require: nothing of Redis')
+  t.same(JSON.parse(run(`const { RedisStore } = require('fastify-encrypted-session/redis'); console.log(JSON.stringify([typeof RedisStore, ${loadedRedis}]))`)), ['function', []], 'the subpath neither: the app passes its own client')
+  t.not(JSON.parse(run(`require('redis'); console.log(JSON.stringify(${loadedRedis}))`)).length, 0, 'the check does see node-redis once something loads it')
+})
