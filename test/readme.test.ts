@@ -113,10 +113,11 @@ function sessionCookie (t: Test, response: { cookies: Cookie[] }, what: string):
 
 t.test('the README, pasted', async (t) => {
   // Where Python or curl is missing their blocks are skipped, visibly; REQUIRE_PYTHON_INTEROP=1
-  // makes pythonMissing throw instead, failing this test.
+  // and REQUIRE_CURL=1 (both set by .ci/run) make that a failure instead.
   const noPython = pythonMissing(['cryptography'])
   const noFlask = pythonMissing(['cryptography', 'flask'])
   const noCurl = spawnSync('curl', ['--version']).error === undefined ? undefined : 'curl is not installed'
+  if (noCurl !== undefined && process.env.REQUIRE_CURL === '1') throw new Error(`REQUIRE_CURL=1 but ${noCurl}`)
   for (const [name, reason] of [['keys', noPython], ['flask-recipe', noFlask], ['quick-start-curl', noCurl]] as const) {
     if (reason !== undefined) outcome.set(name, `skipped: ${reason}`)
   }

@@ -96,11 +96,11 @@ function filesIn (dir: string, pattern: RegExp, skip: RegExp = /^$/): string[] {
 
 t.test('CI, the scripts and the tests pipe into no early-exiting reader', async (t) => {
   const shell = ['.ci/run', ...filesIn('scripts', /\.sh$/)]
-  // This file's samples are meant to match; test/fixtures holds other languages' files.
-  const scripts = [...filesIn('scripts', /\.[cm]?[jt]s$/), ...filesIn('bench', /\.[cm]?[jt]s$/, /^bench\/results\//), ...filesIn('test', /\.[cm]?[jt]s$/, /^test\/fixtures\//)]
+  // This file's samples are meant to match.
+  const scripts = [...filesIn('scripts', /\.[cm]?[jt]s$/), ...filesIn('bench', /\.[cm]?[jt]s$/, /^bench\/results\//), ...filesIn('test', /\.[cm]?[jt]s$/), ...filesIn('demo', /\.[cm]?[jt]s$/)]
     .filter((path) => path !== self)
   t.ok(shell.includes('scripts/pack-check.sh') && shell.includes('scripts/node-versions.sh'), `shell files scanned: ${shell.join(', ')}`)
-  t.ok(scripts.includes('test/package.test.ts') && scripts.includes('test/helpers/python.ts'), `${scripts.length} script files scanned for shell strings`)
+  t.ok(scripts.includes('test/package.test.ts') && scripts.includes('test/helpers/python.ts') && scripts.includes('test/fixtures/misbehaving-server.mjs') && scripts.includes('demo/server.js'), `${scripts.length} script files scanned for shell strings`)
 
   const findings = [
     ...shell.flatMap((path) => scanShell(path, readFileSync(join(root, path), 'utf8'))),
