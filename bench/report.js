@@ -107,7 +107,7 @@ export function computeRatios ({ http, micro, memory, proxy }) {
 
 export const fmtInt = (n) => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
 export const fmt2 = (n) => Number.isFinite(n) ? n.toFixed(2) : 'n/a'
-export const fmtMB = (bytes) => Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)} MB` : 'n/a'
+export const fmtMB = (bytes) => Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)} MiB` : 'n/a'
 
 export function table (headers, rows, align) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
@@ -419,7 +419,7 @@ export function svgChart (results) {
   }
   if (results.memory !== undefined) {
     const m = results.memory
-    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MB` : 'n/a'
+    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MiB` : 'n/a'
     y = subLines(parts, y, [
       `Memory, ours after ${m.requests.toLocaleString('en-US')} requests with distinct session tokens: heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}`,
       ...(m.readOneCookieAfter ? [`then, on that server, read-only with one cookie: ${short(m.readOneCookieAfter.reqPerSec)} req/s`] : [])
@@ -427,7 +427,7 @@ export function svgChart (results) {
   }
   if (results.memoryStore !== undefined) {
     const m = results.memoryStore
-    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MB` : 'n/a'
+    const mb = (b) => Number.isFinite(b) ? `${(b / 1048576).toFixed(1)} MiB` : 'n/a'
     y = subLines(parts, y, [
       `Memory, ours with a MemoryStore after ${m.sessionsCreated.toLocaleString('en-US')} new sessions: store.size ${m.storeSizeAfter?.toLocaleString('en-US')}, ` +
         `heapUsed ${mb(m.after?.heapUsed)} (${mb(m.afterGc?.heapUsed)} after gc; ${mb(m.baseline?.heapUsed)} before), RSS ${mb(m.after?.rss)}`
