@@ -65,6 +65,13 @@ declare module 'fastify' {
 const kRegistry = Symbol('fastify-encrypted-session.registry')
 /** Requests whose reply has reached onSend: a reply is on its way. */
 const replying = new WeakSet<FastifyRequest>()
+/** Requests whose session could not be saved: answered with the error, without saving again. */
+const failedSaves = new WeakSet<FastifyRequest>()
+
+function failed (request: FastifyRequest, error: unknown): never {
+  failedSaves.add(request)
+  throw error
+}
 
 /** What encodeSession/decodeSession need of each registration. */
 interface Registration {
@@ -228,8 +235,10 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
     replying.add(request)
     const session = (request as SessionRequest)[sessionName]
-    // Absent when onRequest did not run (an earlier hook replied) or the route opted out.
-    if (session == null) {
+    // Absent when onRequest did not run (an earlier hook replied) or the route opted out. After
+    // a failed save, the error reply comes through here again: trying once more would double
+    // the wait for a store that is down.
+    if (session == null || failedSaves.has(request)) {
       done(null, payload)
       return
     }
@@ -253,7 +262,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
       const { requested } = decision
       const clear = (): void => { cookies.write(reply, { token: null, overrides, requested, log }) }
       const ending = backend.end(session, decision.keysDeleted)
-      if (ending !== undefined) return ending.then((ended) => { if (ended) clear() })
+      if (ending !== undefined) return ending.then((ended) => { if (ended) clear() }, (error: unknown) => failed(request, error))
       clear()
       done(null, payload)
       return
@@ -262,7 +271,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     return backend.save(session, decision).then((token) => {
       if (token !== undefined) cookies.write(reply, { token, maxAge: ttl, overrides, requested, log })
     }, (error: unknown) => {
-      if (!(error instanceof SessionTooLarge)) throw error
+      if (!(error instanceof SessionTooLarge)) failed(request, error)
       request.log.error({ sessionName, size: error.size, maxSessionSize: error.maxSessionSize }, 'fastify-encrypted-session: session not saved, it is larger than maxSessionSize')
     })
   })

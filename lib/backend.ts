@@ -15,6 +15,7 @@ export type SessionFailure =
   | 'lifetime-exceeded'
   | 'not-an-id' // an authentic token that holds no session id (store mode)
   | 'no-record' // the store has no record for the id: expired, deleted or revoked
+  | 'foreign-record' // the record holds another session's data (copied there by whoever can write the store)
 
 /** What a save gives the cookie: a new token, null to clear it, undefined to leave it as it is. */
 export type CookieUpdate = string | null | undefined

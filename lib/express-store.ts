@@ -2,7 +2,9 @@
 // callbacks or promises, behind the SessionStore interface. Their interface has no atomic
 // "write if unchanged", so a write reads the record first: within one process writes to a
 // session are queued and merge exactly; across processes two writes that meet in the same
-// instant can lose one (the README says so; RedisStore has no such gap).
+// instant can lose one (the README says so; RedisStore has no such gap). A deletion must never
+// be undone by a write that read the record just before it, on any server: a deletion leaves a
+// marker first, and every write to an existing session looks for it after writing.
 import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './store.js'
 
 /** The record given to the store: the shape express-session stores expect, and our fields. */
@@ -21,16 +23,15 @@ interface IndexRecord {
 
 // Index records live beside sessions under ids that no session id (url-safe base64) can be.
 const INDEX_PREFIX = 'user.'
+// Markers of deleted sessions, under ids no session id can be either.
+const ENDED_PREFIX = 'ended.'
 /** Sessions listed per user at most; the oldest fall off (they can still expire on their own). */
 const MAX_LISTED = 1000
-
-function call<T> (store: ExpressStoreLike, method: 'get' | 'set' | 'destroy' | 'touch', ...args: unknown[]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const callback = (error?: unknown, value?: T): void => { error == null ? resolve(value as T) : reject(error) }
-    const result = (store[method] as (...all: unknown[]) => unknown)(...args, callback)
-    if (typeof (result as Promise<T> | undefined)?.then === 'function') (result as Promise<T>).then(resolve, reject)
-  })
-}
+/**
+ * How long a deletion's marker lives: far longer than any write can be on its way (each store
+ * call gives up after the timeout), and short enough to cost the store little.
+ */
+const ENDED_MARKER_MS = 60 * 60 * 1000
 
 function cookieOf (ttl: number): Record['cookie'] {
   return { originalMaxAge: ttl, expires: new Date(Date.now() + ttl).toISOString() }
@@ -39,13 +40,35 @@ function cookieOf (ttl: number): Record['cookie'] {
 export class ExpressStoreAdapter implements SessionStore {
   readonly #store: ExpressStoreLike
   readonly #plain: boolean
+  readonly #timeout: number
   /** The last write queued per id: writes to one record run one after another. */
   readonly #queues = new Map<string, Promise<unknown>>()
 
-  /** @param plain the data is JSON text to store as an object, rather than a token to store as it is */
-  constructor (store: ExpressStoreLike, plain: boolean) {
+  /**
+   * @param plain the data is JSON text to store as an object, rather than a token to store as it is
+   * @param timeout milliseconds after which a store call that has not answered counts as failed
+   */
+  constructor (store: ExpressStoreLike, plain: boolean, timeout: number) {
     this.#store = store
     this.#plain = plain
+    this.#timeout = timeout
+  }
+
+  /**
+   * One call of the store, callback or promise style. It settles within the timeout whatever
+   * the store does: a callback that never comes would otherwise hold up every later call
+   * queued behind it, for good.
+   */
+  #call<T> (method: 'get' | 'set' | 'destroy' | 'touch', ...args: unknown[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`the store did not answer ${method} within ${this.#timeout} ms`)) }, this.#timeout)
+      const settle = (error: unknown, value?: T): void => {
+        clearTimeout(timer)
+        error == null ? resolve(value as T) : reject(error)
+      }
+      const result = (this.#store[method] as (...all: unknown[]) => unknown)(...args, settle)
+      if (typeof (result as Promise<T> | undefined)?.then === 'function') (result as Promise<T>).then((value) => { settle(null, value) }, settle)
+    })
   }
 
   #queued<T> (id: string, work: () => Promise<T>): Promise<T> {
@@ -58,33 +81,45 @@ export class ExpressStoreAdapter implements SessionStore {
   }
 
   async get (id: string): Promise<StoredSession | undefined> {
-    const record = await call<Record | null | undefined>(this.#store, 'get', id)
+    const record = await this.#call<Record | null | undefined>('get', id)
     if (record == null || typeof record.version !== 'number' || record.data === undefined) return undefined
     return { data: typeof record.data === 'string' ? record.data : JSON.stringify(record.data), version: record.version }
   }
 
   async put (id: string, data: string, expected: number | null, ttl: number, user?: string): Promise<PutResult> {
-    return await this.#queued(id, async () => {
+    const result = await this.#queued(id, async (): Promise<PutResult> => {
       const current = await this.get(id)
       if (expected === null ? current !== undefined : current?.version !== expected) return { ok: false, current }
       const version = (expected ?? 0) + 1
       const record: Record = { cookie: cookieOf(ttl), version, data: this.#plain ? JSON.parse(data) : data }
-      await call(this.#store, 'set', id, record)
-      if (user !== undefined) await this.#list(user, id, ttl)
-      return { ok: true, version } as const
+      await this.#call('set', id, record)
+      // A new id was never ended; an existing one may have been, after it was read above.
+      if (expected !== null && await this.#undoIfEnded(id)) return { ok: false, current: undefined }
+      return { ok: true, version }
     })
+    // Listed outside the session's queue: revoke() holds the index's queue while it ends
+    // sessions, so holding both here in the other order could wait forever.
+    if (result.ok && user !== undefined) await this.#list(user, id, ttl)
+    return result
+  }
+
+  /** After a write: if the session was ended meanwhile (here or on another server), ends it again. */
+  async #undoIfEnded (id: string): Promise<boolean> {
+    if (await this.#call('get', ENDED_PREFIX + id) == null) return false
+    await this.#call('destroy', id)
+    return true
   }
 
   async touch (id: string, ttl: number, user?: string): Promise<boolean> {
     if (typeof this.#store.touch === 'function') {
       // express-session's touch carries no data: the store only moves the record's expiry.
-      await call(this.#store, 'touch', id, { cookie: cookieOf(ttl) })
+      await this.#call('touch', id, { cookie: cookieOf(ttl) })
     } else {
       const alive = await this.#queued(id, async () => {
-        const record = await call<Record | null | undefined>(this.#store, 'get', id)
+        const record = await this.#call<Record | null | undefined>('get', id)
         if (record == null) return false
-        await call(this.#store, 'set', id, { ...record, cookie: cookieOf(ttl) })
-        return true
+        await this.#call('set', id, { ...record, cookie: cookieOf(ttl) })
+        return !await this.#undoIfEnded(id)
       })
       if (!alive) return false
     }
@@ -92,22 +127,32 @@ export class ExpressStoreAdapter implements SessionStore {
     return true
   }
 
-  async destroy (id: string, user?: string): Promise<void> {
-    await call(this.#store, 'destroy', id)
+  async destroy (id: string, user?: string): Promise<boolean> {
+    const existed = await this.#end(id)
     if (user !== undefined) await this.#unlist(user, id)
+    return existed
+  }
+
+  /**
+   * Deletes a session, marked as ended first: a write that read the record before the deletion
+   * and lands after it finds the marker and deletes its record again.
+   */
+  async #end (id: string): Promise<boolean> {
+    return await this.#queued(id, async () => {
+      const existed = await this.get(id) !== undefined
+      await this.#call('set', ENDED_PREFIX + id, { cookie: cookieOf(ENDED_MARKER_MS) })
+      await this.#call('destroy', id)
+      return existed
+    })
   }
 
   async revoke (user: string): Promise<number> {
     const index = INDEX_PREFIX + user
     return await this.#queued(index, async () => {
-      const record = await call<IndexRecord | null | undefined>(this.#store, 'get', index)
-      const ids = record?.ids ?? []
+      const record = await this.#call<IndexRecord | null | undefined>('get', index)
       let count = 0
-      for (const id of ids) {
-        if (await this.get(id) !== undefined) count++
-        await call(this.#store, 'destroy', id)
-      }
-      await call(this.#store, 'destroy', index)
+      for (const id of record?.ids ?? []) if (await this.#end(id)) count++
+      await this.#call('destroy', index)
       return count
     })
   }
@@ -115,21 +160,21 @@ export class ExpressStoreAdapter implements SessionStore {
   async #list (user: string, id: string, ttl: number): Promise<void> {
     const index = INDEX_PREFIX + user
     await this.#queued(index, async () => {
-      const record = await call<IndexRecord | null | undefined>(this.#store, 'get', index)
+      const record = await this.#call<IndexRecord | null | undefined>('get', index)
       const ids = (record?.ids ?? []).filter((listed) => listed !== id)
       ids.push(id)
       // The index lives as long as its longest-lived session.
       const expires = Math.max(Date.now() + ttl, Date.parse(record?.cookie?.expires ?? '') || 0)
-      await call(this.#store, 'set', index, { cookie: cookieOf(expires - Date.now()), ids: ids.slice(-MAX_LISTED) })
+      await this.#call('set', index, { cookie: cookieOf(expires - Date.now()), ids: ids.slice(-MAX_LISTED) })
     })
   }
 
   async #unlist (user: string, id: string): Promise<void> {
     const index = INDEX_PREFIX + user
     await this.#queued(index, async () => {
-      const record = await call<IndexRecord | null | undefined>(this.#store, 'get', index)
+      const record = await this.#call<IndexRecord | null | undefined>('get', index)
       if (record?.ids?.includes(id) !== true) return
-      await call(this.#store, 'set', index, { ...record, ids: record.ids.filter((listed) => listed !== id) })
+      await this.#call('set', index, { ...record, ids: record.ids.filter((listed) => listed !== id) })
     })
   }
 }

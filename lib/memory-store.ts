@@ -26,14 +26,13 @@ export class MemoryStore implements SessionStore {
   readonly #records: LRUCache<string, Entry>
   readonly #users = new Map<string, Set<string>>()
   readonly #sweeper: ReturnType<typeof setInterval>
+  readonly #maxBytes: number
+  readonly #sizeOf = (entry: Entry, id: string): number => 2 * (entry.data.length + id.length) + 64
 
   constructor (options: MemoryStoreOptions = {}) {
     const { maxEntries = 100_000, maxBytes = 64 * 1024 * 1024, sweepInterval = 60_000 } = options
-    this.#records = new LRUCache<string, Entry>({
-      max: checkCount(maxEntries, 'maxEntries'),
-      maxSize: checkCount(maxBytes, 'maxBytes'),
-      sizeCalculation: (entry, id) => 2 * (entry.data.length + id.length) + 64
-    })
+    this.#maxBytes = checkCount(maxBytes, 'maxBytes')
+    this.#records = new LRUCache<string, Entry>({ max: checkCount(maxEntries, 'maxEntries'), maxSize: this.#maxBytes, sizeCalculation: this.#sizeOf })
     this.#sweeper = setInterval(() => { this.sweep() }, checkCount(sweepInterval, 'sweepInterval'))
     this.#sweeper.unref()
   }
@@ -54,7 +53,12 @@ export class MemoryStore implements SessionStore {
       return { ok: false, current: current === undefined ? undefined : { data: current.data, version: current.version } }
     }
     const version = (expected ?? 0) + 1
-    this.#records.set(id, { data, version, user }, { ttl })
+    const entry = { data, version, user }
+    // lru-cache drops an entry larger than its whole bound, silently: the session would be lost
+    // while the request was told it was saved.
+    const size = this.#sizeOf(entry, id)
+    if (size > this.#maxBytes) throw new Error(`MemoryStore: a session of ${size} bytes does not fit in maxBytes (${this.#maxBytes})`)
+    this.#records.set(id, entry, { ttl })
     this.#list(user, id)
     return { ok: true, version }
   }
@@ -67,9 +71,9 @@ export class MemoryStore implements SessionStore {
     return true
   }
 
-  async destroy (id: string, user?: string): Promise<void> {
-    this.#records.delete(id)
+  async destroy (id: string, user?: string): Promise<boolean> {
     if (user !== undefined) this.#users.get(user)?.delete(id)
+    return this.#records.delete(id)
   }
 
   async revoke (user: string): Promise<number> {

@@ -250,7 +250,7 @@ function storeOptions (options: EncryptedSessionOptions): ResolvedStore | undefi
   const encrypt = encryptStore ?? true
   let resolved: SessionStore
   if (isSessionStore(store)) resolved = store
-  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, !encrypt)
+  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, !encrypt, timeout)
   else throw optionError('store must be a MemoryStore, a RedisStore, or an express-session store (with get, set and destroy methods)')
   return { store: resolved, timeout, encrypt, userId: userId ?? defaultUserId }
 }

@@ -52,9 +52,8 @@ return 1
 `
 // KEYS[1] session, KEYS[2] index (optional). ARGV: the session id.
 const DESTROY = `
-redis.call('DEL', KEYS[1])
 if KEYS[2] then redis.call('SREM', KEYS[2], ARGV[1]) end
-return 1
+return redis.call('DEL', KEYS[1])
 `
 // KEYS[1] index. ARGV: the session key prefix. One step, so that no login slips in between.
 const REVOKE = `
@@ -81,8 +80,6 @@ export class RedisStore implements SessionStore {
   readonly #sessions: string
   readonly #users: string
   readonly #scripts = new Map<string, Script>()
-  /** The last connection error the client reported, for the 503's log line. */
-  lastError: Error | undefined
 
   constructor (options: RedisStoreOptions) {
     const { client, prefix = 'fes:' } = options ?? {}
@@ -94,8 +91,9 @@ export class RedisStore implements SessionStore {
     this.#sessions = `${prefix}s:`
     this.#users = `${prefix}u:`
     // A client without an 'error' listener throws its connection errors and ends the process;
-    // with this one a Redis outage is a 503, and the app's own listeners still hear of it.
-    client.on?.('error', (error) => { this.lastError = error })
+    // with this one a Redis outage is a 503 (the command's own error is logged with it), and the
+    // app's own listeners still hear of it.
+    client.on?.('error', () => {})
   }
 
   async #run (source: string, keys: string[], args: string[]): Promise<unknown> {
@@ -131,8 +129,8 @@ export class RedisStore implements SessionStore {
     return await this.#run(TOUCH, this.#keys(id, user), [String(Math.ceil(ttl)), id]) === 1
   }
 
-  async destroy (id: string, user?: string): Promise<void> {
-    await this.#run(DESTROY, this.#keys(id, user), [id])
+  async destroy (id: string, user?: string): Promise<boolean> {
+    return await this.#run(DESTROY, this.#keys(id, user), [id]) === 1
   }
 
   async revoke (user: string): Promise<number> {

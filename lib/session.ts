@@ -114,6 +114,8 @@ export interface SaveAction {
   changed: boolean
   /** regenerate() or login() ran: a store gives the session a new id. */
   regenerated: boolean
+  /** login() ran: a new authentication, which stands even if the old session ended meanwhile. */
+  loggedIn: boolean
 }
 
 /** What the plugin knows about the token a session came from. */
@@ -140,6 +142,7 @@ interface SessionState {
   mayHaveChanged: boolean
   touched: boolean
   regenerated: boolean
+  loggedIn: boolean
   destroyed: boolean
   /** clear() ran: the session was ended, not only emptied key by key. */
   cleared: boolean
@@ -282,6 +285,7 @@ export class Session<Data extends object = SessionData> {
       mayHaveChanged: false,
       touched: false,
       regenerated: false,
+      loggedIn: false,
       destroyed: false,
       cleared: false,
       clearIncoming: hadBadCookie,
@@ -360,6 +364,7 @@ export class Session<Data extends object = SessionData> {
     const state = this[kState]
     state.destroyed = true
     state.regenerated = true
+    state.loggedIn = false
   }
 
   /**
@@ -435,6 +440,7 @@ export class Session<Data extends object = SessionData> {
     checkEntry(userKey, user)
     void this.regenerate(keepOnLogin)
     this[kState].data[userKey] = user
+    this[kState].loggedIn = true
   }
 
   /** Empties the session, so its cookie is cleared (and, in a store, its record deleted). */
@@ -557,7 +563,7 @@ export class Session<Data extends object = SessionData> {
       // a session with an origin has its text.
       text = changed ? checkLoadable(json) : state.originText ?? JSON.stringify(data)
     }
-    return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated }
+    return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated, loggedIn: state.loggedIn }
   }
 }
 

@@ -29,13 +29,17 @@ export interface StoreBackendOptions {
   cacheSize: number
 }
 
-/** The store could not be reached in time, or failed: the request is answered 503. */
+/**
+ * The store could not be reached in time, or failed: the request is answered 503. The reason
+ * (a driver's message may name hosts and database users) is the error's cause: in the log, not
+ * in the reply.
+ */
 export class SessionStoreError extends Error {
   readonly statusCode = 503
   readonly code = 'FST_SESSION_STORE_UNAVAILABLE'
 
   constructor (operation: string, reason: unknown) {
-    super(`fastify-encrypted-session: the session store is unavailable (${operation}: ${reason instanceof Error ? reason.message : String(reason)})`)
+    super(`fastify-encrypted-session: the session store is unavailable (${operation})`, { cause: reason instanceof Error ? reason : new Error(String(reason)) })
     this.name = 'SessionStoreError'
   }
 }
@@ -53,6 +57,8 @@ const MAX_STORED_TOKEN_LENGTH = 256 * 1024 * 1024
  * once all get through.
  */
 const MAX_WRITE_ATTEMPTS = 32
+/** New ids tried before giving up; 128 random bits repeat only when the store misbehaves. */
+const MAX_NEW_IDS = 4
 
 interface RememberedToken {
   id: string
@@ -60,11 +66,16 @@ interface RememberedToken {
   keyIndex: number
 }
 
-/** A stored data token that verified, and the JSON it holds. */
+/** A stored data token that verified: the session it belongs to, and the JSON it holds. */
 interface RememberedData {
+  id: string
   text: string
   keyIndex: number
 }
+
+// An encrypted record holds its session's id before the JSON: a token copied from one record to
+// another opens nothing, and a record is never a cookie (Python and cookie mode want plain JSON).
+const ID_SEPARATOR = ':'
 
 /** What a session was loaded from, to write back only what changed. */
 interface Loaded {
@@ -140,7 +151,7 @@ export class StoreBackend implements SessionBackend {
     if (typeof known === 'string') return known
     const stored = await this.#call('get', async () => await this.#store.get(known.id))
     if (stored === undefined) return 'no-record'
-    const opened = await this.#read(stored)
+    const opened = await this.#read(stored, known.id)
     if (typeof opened === 'string') return opened
     const { data, text, stale } = opened
     const over = lifetimeProblem(data, known.timestamp, now, this.#rules)
@@ -164,13 +175,16 @@ export class StoreBackend implements SessionBackend {
   }
 
   /** A stored session's data, or why it cannot be read (a removed key, a foreign value). */
-  async #read (stored: StoredSession): Promise<{ data: SessionRecord, text: string, stale: boolean } | SessionFailure> {
-    let known: RememberedData | undefined = this.#encrypt ? this.#texts?.get(stored.data) : { text: stored.data, keyIndex: 0 }
+  async #read (stored: StoredSession, id: string): Promise<{ data: SessionRecord, text: string, stale: boolean } | SessionFailure> {
+    let known: RememberedData | undefined = this.#encrypt ? this.#texts?.get(stored.data) : { id, text: stored.data, keyIndex: 0 }
     if (known === undefined) {
       const opened = await openText(this.#dataFernet, stored.data)
       if (typeof opened === 'string') return opened
-      known = { text: opened.text, keyIndex: opened.keyIndex }
+      const split = opened.text.indexOf(ID_SEPARATOR)
+      if (split < 0) return 'foreign-record'
+      known = { id: opened.text.slice(0, split), text: opened.text.slice(split + 1), keyIndex: opened.keyIndex }
     }
+    if (known.id !== id) return 'foreign-record'
     const data = parseSessionJson(known.text)
     if (typeof data === 'string') return data
     // Remembered once it proved to hold a session, as the cookie backend does (never in plain mode).
@@ -178,11 +192,11 @@ export class StoreBackend implements SessionBackend {
     return { data, text: known.text, stale: known.keyIndex !== 0 }
   }
 
-  async #seal (text: string): Promise<string> {
+  async #seal (id: string, text: string): Promise<string> {
     if (!this.#encrypt) return text
-    const token = await this.#dataFernet.encrypt(text)
+    const token = await this.#dataFernet.encrypt(id + ID_SEPARATOR + text)
     // The next request reads this token back: remember what it holds.
-    this.#texts?.set(token, { text, keyIndex: 0 })
+    this.#texts?.set(token, { id, text, keyIndex: 0 })
     return token
   }
 
@@ -227,13 +241,13 @@ export class StoreBackend implements SessionBackend {
 
   /** Stores a new session under a fresh id. */
   async #create (text: string, ttl: number, index: string | undefined): Promise<string> {
-    const data = await this.#seal(text)
-    for (;;) {
+    for (let attempt = 0; attempt < MAX_NEW_IDS; attempt++) {
       const id = newId()
+      const data = await this.#seal(id, text)
       const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, index))
-      // Taken only if 128 random bits repeat; then another id.
       if (result.ok) return id
     }
+    throw new SessionStoreError('put', `${MAX_NEW_IDS} new session ids in a row were reported taken`)
   }
 
   async save (session: Session, action: SaveAction): Promise<CookieUpdate> {
@@ -244,7 +258,13 @@ export class StoreBackend implements SessionBackend {
     if (loaded === undefined || action.regenerated) {
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
       const id = await this.#create(action.json, ttl, index)
-      if (loaded !== undefined) await this.#end(loaded)
+      // What regenerate() keeps came from the old record: if another request ended that one
+      // meanwhile (logout, revokeSessions), the copy must not outlive it. A login in this
+      // request is a new authentication, and stands.
+      if (loaded !== undefined && await this.#end(loaded) === false && !action.loggedIn) {
+        await this.#call('destroy', async () => await this.#store.destroy(id, index))
+        return undefined
+      }
       return await this.#issue(id, action.timestamp)
     }
     if (action.json !== loaded.text || loaded.stale) {
@@ -271,15 +291,18 @@ export class StoreBackend implements SessionBackend {
     let text = JSON.stringify(record)
     let expected = loaded.version
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const data = await this.#seal(text)
+      const data = await this.#seal(loaded.id, text)
       const result = await this.#call('put', async () => await this.#store.put(loaded.id, data, expected, ttl, index))
       // An empty session is written too, by the same rule, rather than deleted: a request that
       // wrote meanwhile merges its keys into it instead of losing them. Its cookie is cleared,
       // and the record expires by itself.
       if (result.ok) return text === '{}' ? 'ended' : 'kept'
       if (result.current === undefined) return 'gone'
-      const theirs = await this.#read(result.current)
-      const merged: SessionRecord = typeof theirs === 'string' ? {} : theirs.data
+      const theirs = await this.#read(result.current, loaded.id)
+      // Written under a key this server lacks (a rollout under way): merging over nothing would
+      // erase the other writer's data.
+      if (typeof theirs === 'string') throw new SessionStoreError('put', `another server's write cannot be read here (${theirs})`)
+      const merged = theirs.data
       for (const key of removed) delete merged[key]
       for (const [key, value] of set) merged[key] = value
       text = JSON.stringify(merged)
@@ -288,10 +311,11 @@ export class StoreBackend implements SessionBackend {
     throw new SessionStoreError('put', `the session changed under ${MAX_WRITE_ATTEMPTS} concurrent writes in a row`)
   }
 
-  async #end (loaded: Loaded): Promise<void> {
+  /** Deletes a loaded session's record; whether it was still there (undefined: the store cannot tell). */
+  async #end (loaded: Loaded): Promise<boolean | undefined | void> {
     const before = parseSessionJson(loaded.text) as SessionRecord
     const index = await this.#indexOf(before)
-    await this.#call('destroy', async () => { await this.#store.destroy(loaded.id, index) })
+    return await this.#call('destroy', async () => await this.#store.destroy(loaded.id, index))
   }
 
   end (session: Session, keysDeleted: boolean): Promise<boolean> | undefined {

@@ -26,8 +26,12 @@ export interface SessionStore {
   put: (id: string, data: string, expected: number | null, ttl: number, user?: string) => Promise<PutResult>
   /** Extends the record's life to `ttl` milliseconds from now; false when it is gone. */
   touch: (id: string, ttl: number, user?: string) => Promise<boolean>
-  /** Deletes the record, and its entry under `user`. */
-  destroy: (id: string, user?: string) => Promise<void>
+  /**
+   * Deletes the record, and its entry under `user`; resolves to whether the record was there
+   * (undefined: the store cannot tell). regenerate() uses it to never bring back a session that
+   * another request ended meanwhile.
+   */
+  destroy: (id: string, user?: string) => Promise<boolean | undefined | void>
   /** Deletes every session listed under `user`; resolves to how many there were. */
   revoke: (user: string) => Promise<number>
 }

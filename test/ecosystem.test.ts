@@ -472,6 +472,35 @@ t.test('peer baselines that differ between the peers', async (t) => {
   t.test('csrf-protection in @fastify/session mode on @fastify/session', async (t) => { csrfScenarios(t, '@fastify/session', '@fastify/session') })
 })
 
+t.test('ours in store mode: passport logins can be revoked with userKey \'passport\'', async (t) => {
+  const { default: encryptedSession, MemoryStore, Fernet } = await import('../index.js')
+  for (const userKey of [undefined, 'passport']) {
+    const { app } = loggedApp()
+    await app.register(encryptedSession, { key: Fernet.generateKey(), store: new MemoryStore(), ...(userKey === undefined ? {} : { userKey }), cookie: { secure: false } })
+    await app.register(formbody)
+    const passport = new Authenticator()
+    await app.register(passport.initialize())
+    await app.register(passport.secureSession())
+    passport.use('local', new LocalStrategy((username, password, done) => { done(null, PASSWORDS[username] === password ? { id: username, name: NAMES[username] as string } : false) }))
+    passport.registerUserSerializer(async (user: User) => user.id)
+    passport.registerUserDeserializer(async (id: string) => ({ id, name: NAMES[id] }))
+    app.post('/login', { preValidation: passport.authenticate('local', { successRedirect: '/me' }) }, () => {})
+    app.get('/me', async (request) => ({ user: request.user ?? null, authenticated: request.isAuthenticated() }))
+    await app.ready()
+    const user = browser(app)
+    await user.post('/login', ADA)
+    t.same((await user.get('/me')).json(), LOGGED_IN_ADA)
+    const ended = await app.revokeSessions('ada')
+    if (userKey === undefined) {
+      t.equal(ended, 0, 'without userKey the session is listed under no user: nothing to revoke (hence the README\'s advice)')
+    } else {
+      t.equal(ended, 1, 'userKey \'passport\': the serializer\'s id is the user\'s id')
+      t.same((await user.get('/me')).json(), ANONYMOUS, 'and the login is over')
+    }
+    await app.close()
+  }
+})
+
 t.test('no scenario, ours or a peer\'s, crashed the process', async (t) => {
   t.same(fileCrashes, [], 'no unhandled rejection, no uncaught exception in the whole file')
 })

@@ -45,7 +45,7 @@ class SpyStore implements SessionStore {
   }
 
   async touch (id: string, ttl: number, user?: string): Promise<boolean> { await this.#gate('touch'); return await this.inner.touch(id, ttl, user) }
-  async destroy (id: string, user?: string): Promise<void> { await this.#gate('destroy'); await this.inner.destroy(id, user) }
+  async destroy (id: string, user?: string): Promise<boolean> { await this.#gate('destroy'); return await this.inner.destroy(id, user) }
   async revoke (user: string): Promise<number> { await this.#gate('revoke'); return await this.inner.revoke(user) }
 }
 
@@ -72,6 +72,14 @@ async function storeApp (t: Test, options: Partial<EncryptedSessionOptions> & { 
 }
 
 const idOf = async (token: string, key = KEY): Promise<string> => decoder.decode(await new Fernet(key).decrypt(token))
+/** A stored data token as the plugin writes it: the session's id, a colon, its JSON. */
+const sealFor = async (id: string, json: string, key = KEY): Promise<string> => await new Fernet(key).encrypt(`${id}:${json}`)
+/** What a stored data token holds, checked to name its own session. */
+async function openStored (t: Test, id: string, data: string | undefined, key = KEY): Promise<unknown> {
+  const text = decoder.decode(await new Fernet(key).decrypt(data as string))
+  t.equal(text.slice(0, id.length + 1), `${id}:`, 'the stored token names its session')
+  return JSON.parse(text.slice(id.length + 1))
+}
 
 t.test('the cookie holds a token of a random id; the store holds the data, encrypted', async (t) => {
   const store = new SpyStore()
@@ -83,7 +91,7 @@ t.test('the cookie holds a token of a random id; the store holds the data, encry
   const stored = await store.inner.get(id)
   t.match(stored?.data, /^gAAAAA/, 'the stored value is a Fernet token')
   t.notMatch(stored?.data, /s3cr3t/, 'a dump of the store reveals nothing')
-  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt(stored?.data as string))), { secret: 's3cr3t-value' }, 'the token holds the session\'s JSON under the session key')
+  t.same(await openStored(t, id, stored?.data), { secret: 's3cr3t-value' }, 'the token holds the session\'s JSON under the session key')
 
   const other = new Jar()
   other.take(await app.inject({ url: '/set/a/1', cookies: other.cookies }))
@@ -210,17 +218,27 @@ t.test('key rotation: stored data under an old key is read, and rewritten under 
   const read = jar.take(await after.app.inject({ url: '/read', cookies: jar.cookies }))
   t.same(read.json(), { isNew: false, data: { a: '1' } })
   t.equal(await idOf(jar.cookies.session as string), id, 'the cookie re-issued under the new key, same id')
-  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt((await store.get(id))?.data as string))), { a: '1' }, 'the record re-encrypted under the new key')
+  t.same(await openStored(t, id, (await store.get(id))?.data), { a: '1' }, 'the record re-encrypted under the new key')
   const only = await storeApp(t, { store, key: KEY })
   t.same((await only.app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: '1' })
 
   // A record that cannot be read (its key removed, or written by something else): a fresh session.
   const damaged = new MemoryStore()
   const reader = await storeApp(t, { store: damaged })
-  for (const data of ['garbage', await new Fernet(OLD_KEY).encrypt('{"a":1}'), await new Fernet(KEY).encrypt(new Uint8Array([0xff, 0xfe])), await new Fernet(KEY).encrypt('[1]')]) {
+  const damages: Array<(id: string) => Promise<string>> = [
+    async () => 'garbage',
+    async (id) => await sealFor(id, '{"a":1}', OLD_KEY),
+    async () => await new Fernet(KEY).encrypt(new Uint8Array([0xff, 0xfe])),
+    async (id) => await sealFor(id, '[1]'),
+    async () => await new Fernet(KEY).encrypt('[1]'),
+    async () => await new Fernet(KEY).encrypt('{"a":1}'),
+    async () => await sealFor('AAAAAAAAAAAAAAAAAAAAAA', '{"a":1}')
+  ]
+  for (const damage of damages) {
     const damagedJar = new Jar()
     damagedJar.take(await reader.app.inject({ url: '/set/a/1', cookies: damagedJar.cookies }))
     const damagedId = await idOf(damagedJar.cookies.session as string)
+    const data = await damage(damagedId)
     await damaged.put(damagedId, data, 1, 60_000)
     const opened = await reader.app.inject({ url: '/read', cookies: damagedJar.cookies })
     t.same(opened.json(), { isNew: true, data: {} }, `stored ${data.slice(0, 12)}...: a fresh session`)
@@ -282,7 +300,7 @@ t.test('no lost updates: concurrent requests that change different keys both sur
 
 t.test('a write that meets another server\'s write merges key by key', async (t) => {
   const store = new SpyStore()
-  const { app } = await storeApp(t, { store })
+  const { app, logs } = await storeApp(t, { store })
   const jar = new Jar()
   jar.take(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))
   const id = await idOf(jar.cookies.session as string)
@@ -290,7 +308,7 @@ t.test('a write that meets another server\'s write merges key by key', async (t)
   store.conflicts = 1
   store.conflictWith = async () => {
     const current = await store.inner.get(id) as StoredSession
-    await store.inner.put(id, await new Fernet(KEY).encrypt('{"a":"other","b":"2"}'), current.version, 60_000)
+    await store.inner.put(id, await sealFor(id, '{"a":"other","b":"2"}'), current.version, 60_000)
   }
   await app.inject({ url: '/set/c/3', cookies: jar.cookies })
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { a: 'other', b: '2', c: '3' }, 'its keys and ours')
@@ -299,14 +317,17 @@ t.test('a write that meets another server\'s write merges key by key', async (t)
     const current = await store.inner.get(id) as StoredSession
     await store.inner.put(id, 'not a token', current.version, 60_000)
   }
-  await app.inject({ url: '/set/d/4', cookies: jar.cookies })
-  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { d: '4' }, 'an unreadable concurrent record is replaced by this request\'s keys')
+  const unreadable = await app.inject({ url: '/set/d/4', cookies: jar.cookies })
+  t.equal(unreadable.statusCode, 503, 'a concurrent write this server cannot read (another key): 503, not a merge over nothing')
+  t.equal((await store.inner.get(id))?.data, 'not a token', 'the other writer\'s record is left as it is')
+  const before = await store.inner.get(id) as StoredSession
+  await store.inner.put(id, await sealFor(id, '{"d":"4"}'), before.version, 60_000)
 
   // A key this request deletes stays deleted in the merge; the other writer's new key stays.
   store.conflicts = 1
   store.conflictWith = async () => {
     const current = await store.inner.get(id) as StoredSession
-    await store.inner.put(id, await new Fernet(KEY).encrypt('{"d":"4","e":"theirs"}'), current.version, 60_000)
+    await store.inner.put(id, await sealFor(id, '{"d":"4","e":"theirs"}'), current.version, 60_000)
   }
   await app.inject({ url: '/delete/d', cookies: jar.cookies })
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { e: 'theirs' }, 'a deletion survives the merge, and so does the other writer\'s key')
@@ -315,11 +336,11 @@ t.test('a write that meets another server\'s write merges key by key', async (t)
   store.conflicts = 1
   store.conflictWith = async () => {
     const current = await store.inner.get(id) as StoredSession
-    await store.inner.put(id, await new Fernet(KEY).encrypt('{"f":"6"}'), current.version, 60_000)
+    await store.inner.put(id, await sealFor(id, '{"f":"6"}'), current.version, 60_000)
   }
   const bothGone = await app.inject({ url: '/delete/f', cookies: jar.cookies })
   t.ok(isCleared(setCookie(bothGone)), 'the merged session is empty: its cookie is cleared')
-  t.same(JSON.parse(decoder.decode(await new Fernet(KEY).decrypt((await store.inner.get(id) as StoredSession).data))), {}, 'and the record holds an empty session')
+  t.same(await openStored(t, id, (await store.inner.get(id))?.data), {}, 'and the record holds an empty session')
   jar.take(await app.inject({ url: '/set/e/theirs', cookies: jar.cookies }))
   const emptied = await app.inject({ url: '/delete/e', cookies: jar.cookies })
   t.ok(isCleared(setCookie(emptied)), 'the last key deleted, with nobody writing meanwhile: the session ends, its cookie cleared')
@@ -330,7 +351,7 @@ t.test('a write that meets another server\'s write merges key by key', async (t)
   store.conflictWith = undefined
   const busy = await app.inject({ url: '/set/e/5', cookies: jar.cookies })
   t.equal(busy.statusCode, 503, '32 lost races in a row: 503, never a silent loss')
-  t.match(busy.json().message, /changed under 32 concurrent writes/)
+  t.ok(logs.some((line) => /changed under 32 concurrent writes/.test(String((line.err as { message?: string } | undefined)?.message))), 'logged with why')
 
   // A new id already taken (128 random bits repeating): another id is drawn.
   store.conflicts = 1
@@ -372,14 +393,17 @@ t.test('store failures: a bounded wait, then 503 with the reason logged; never a
   store.hang = true
   const slow = await app.inject({ url: '/read', cookies: jar.cookies })
   t.equal(slow.statusCode, 503, 'a store that does not answer: 503 after storeTimeout')
-  t.match(slow.json(), { statusCode: 503, code: 'FST_SESSION_STORE_UNAVAILABLE', message: /unavailable \(get: no answer within 50 ms\)/ })
+  t.match(slow.json(), { statusCode: 503, code: 'FST_SESSION_STORE_UNAVAILABLE', message: 'fastify-encrypted-session: the session store is unavailable (get)' })
   t.equal(slow.headers['set-cookie'], undefined, 'the cookie is left alone: no logout')
-  t.ok(logs.some((line) => line.level === 50 && /no answer within 50 ms/.test(String((line.err as { message?: string } | undefined)?.message))), 'logged with the reason')
+  t.ok(logs.some((line) => line.level === 50 && /unavailable \(get\): no answer within 50 ms/.test(String((line.err as { message?: string } | undefined)?.message))), 'logged with the reason')
   store.hang = false
   store.fail = new Error('ECONNREFUSED 127.0.0.1:6379')
+  store.fail = new Error('getaddrinfo ENOTFOUND redis-primary.internal, password authentication failed for user "sessions_rw"')
   const down = await app.inject({ url: '/read', cookies: jar.cookies })
   t.equal(down.statusCode, 503)
-  t.match(down.json().message, /get: ECONNREFUSED/)
+  t.equal(down.json().message, 'fastify-encrypted-session: the session store is unavailable (get)', 'what the driver said (hosts, database users) stays out of the reply')
+  t.notMatch(down.body, /redis-primary|sessions_rw/)
+  t.ok(logs.some((line) => /\(get\): getaddrinfo ENOTFOUND redis-primary/.test(String((line.err as { message?: string } | undefined)?.message))), 'and goes to the log')
   store.fail = undefined
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } }, 'back once the store is: still logged in')
 
@@ -387,20 +411,24 @@ t.test('store failures: a bounded wait, then 503 with the reason logged; never a
   let failWrites = true
   const writeStore = new SpyStore()
   const original = writeStore.put.bind(writeStore)
-  writeStore.put = async (...args) => { if (failWrites) throw new Error('READONLY'); return await original(...args) }
+  let puts = 0
+  writeStore.put = async (...args) => { puts++; if (failWrites) throw new Error('READONLY'); return await original(...args) }
   const writer = await storeApp(t, { store: writeStore })
   const failed = await writer.app.inject('/set/a/1')
   t.equal(failed.statusCode, 503)
-  t.match(failed.json().message, /put: READONLY/)
+  t.equal(failed.json().message, 'fastify-encrypted-session: the session store is unavailable (put)')
+  t.equal(puts, 1, 'tried once: the 503 reply does not try the save again')
   failWrites = false
   const destroyFails = new SpyStore()
   const ender = await storeApp(t, { store: destroyFails })
   const endJar = new Jar()
   endJar.take(await ender.app.inject({ url: '/set/a/1', cookies: endJar.cookies }))
-  destroyFails.fail = new Error('down')
+  let destroys = 0
+  destroyFails.destroy = async () => { destroys++; throw new Error('down') }
   const notEnded = await ender.app.inject({ url: '/logout', cookies: endJar.cookies })
   t.equal(notEnded.statusCode, 503, 'a logout the store could not record is not reported as done')
   t.equal(notEnded.headers['set-cookie'], undefined)
+  t.equal(destroys, 1, 'one attempt to delete, not a second one for the error reply')
 })
 
 t.test('express-session stores: callbacks and promises, records in their own shape', async (t) => {
@@ -501,7 +529,7 @@ t.test('the express-session adapter at its edges', async (t) => {
     set: (_sid: string, _session: unknown, callback: (error?: unknown) => void) => { callback() },
     destroy: (_sid: string, callback: (error?: unknown) => void) => { callback() }
   }
-  await t.rejects(new ExpressStoreAdapter(failing, false).get('x'), /connection reset/, 'a callback error is a rejection')
+  await t.rejects(new ExpressStoreAdapter(failing, false, 1000).get('x'), /connection reset/, 'a callback error is a rejection')
   const { app } = await storeApp(t, { store: failing })
   // A valid cookie (from a server whose store works), so that the failing store is asked.
   const working = await storeApp(t, { store: new MemoryStore() })
@@ -509,7 +537,7 @@ t.test('the express-session adapter at its edges', async (t) => {
   t.equal(response.statusCode, 503, 'and a 503 through the plugin')
 
   const store = new PromiseStore()
-  const adapter = new ExpressStoreAdapter(store, false)
+  const adapter = new ExpressStoreAdapter(store, false, 1000)
   t.same(await adapter.put('id', 'data', null, 1000), { ok: true, version: 1 })
   t.same(await adapter.put('id', 'other', null, 1000), { ok: false, current: { data: 'data', version: 1 } }, 'a taken id is refused')
   t.equal(await adapter.touch('missing', 1000), false, 'no touch(): a record that is gone is not renewed')
@@ -593,4 +621,28 @@ t.test('a store holds sessions of any size: past Fernet\'s default 64 KiB token 
   t.same((await app.inject({ url: '/size', cookies: jar.cookies })).json(), { length: 200_000 }, 'read back whole')
   const stored = await store.get(await idOf(jar.cookies.session as string))
   t.ok((stored?.data.length ?? 0) > 65_536, `stored as one Fernet token of ${stored?.data.length ?? 0} characters`)
+})
+
+t.test('a stored token belongs to its session: copied into another record, or sent as a cookie, it opens nothing', async (t) => {
+  const store = new MemoryStore()
+  const { app, logs } = await storeApp(t, { store })
+  const root = new Jar()
+  root.take(await app.inject({ url: '/login/root', cookies: root.cookies }))
+  const mallory = new Jar()
+  mallory.take(await app.inject({ url: '/login/mallory', cookies: mallory.cookies }))
+  const rootRecord = await store.get(await idOf(root.cookies.session as string)) as StoredSession
+  const malloryId = await idOf(mallory.cookies.session as string)
+  const malloryRecord = await store.get(malloryId) as StoredSession
+  // Whoever can write the store copies root's data token into Mallory's record.
+  await store.put(malloryId, rootRecord.data, malloryRecord.version, 60_000)
+  const opened = await app.inject({ url: '/read', cookies: mallory.cookies })
+  t.same(opened.json(), { isNew: true, data: {} }, 'Mallory is not root: a fresh session')
+  t.ok(logs.some((line) => line.reason === 'foreign-record'), 'logged with the reason')
+  t.same((await app.inject({ url: '/read', cookies: root.cookies })).json().data, { current_user: { id: 'root' } }, 'root\'s own session is unharmed')
+
+  // Whoever can only read the store holds no cookies: a cookie-mode app with the same key (or a
+  // Python app reading Fernet of JSON) opens nothing from a stored token.
+  const cookieMode = await buildApp({ key: KEY }, routes)
+  t.teardown(async () => { await cookieMode.app.close() })
+  t.same((await cookieMode.app.inject({ url: '/read', cookies: { session: rootRecord.data } })).json(), { isNew: true, data: {} })
 })

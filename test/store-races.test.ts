@@ -1,0 +1,268 @@
+// Store mode: an ended session stays ended whatever is in flight when it ends. A logout, a
+// destroy() or revokeSessions() that lands while another request of the same session is between
+// loading and saving must not be undone by that request: not by its regenerate(), not by a write
+// through an express-session store (in this process or on another server), not by a renewal.
+// And the express-session adapter never lets one lost callback hold up a session for good.
+import t, { type Test } from 'tap'
+import FakeTimers from '@sinonjs/fake-timers'
+import type { FastifyInstance } from 'fastify'
+import { type EncryptedSessionOptions, Fernet, MemoryStore, type PutResult, type SessionStore } from '../index.js'
+import { buildApp, setCookie } from './helpers/app.js'
+import { Jar } from './helpers/behaviours.js'
+import { CallbackStore } from './helpers/express-stores.js'
+
+const KEY = Fernet.generateKey()
+
+/** A promise the test opens when it chooses. */
+function gate (): { opened: Promise<void>, open: () => void } {
+  let open: () => void = () => {}
+  const opened = new Promise<void>((resolve) => { open = resolve })
+  return { opened, open }
+}
+
+const tick = async (ms = 20): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** An express-session store (callbacks) that can hold the next write of a session record. */
+class HoldingStore extends CallbackStore {
+  #held: { opened: Promise<void>, reached: () => void } | undefined
+
+  /** Holds the next set() of a session (not of an index or marker); resolves once one is held. */
+  holdNextSessionWrite (): { reached: Promise<void>, release: () => void } {
+    const { opened, open } = gate()
+    const reached = gate()
+    this.#held = { opened, reached: reached.open }
+    return { reached: reached.opened, release: open }
+  }
+
+  override set (sid: string, session: { cookie: { expires: string } }, callback: (error?: unknown) => void): void {
+    const held = this.#held
+    if (held === undefined || sid.includes('.')) {
+      super.set(sid, session, callback)
+      return
+    }
+    this.#held = undefined
+    held.reached()
+    void held.opened.then(() => { super.set(sid, session, callback) })
+  }
+}
+
+class TouchlessStore extends HoldingStore {
+  override touch = undefined as unknown as CallbackStore['touch']
+}
+
+function routes (app: FastifyInstance, waitFor?: Promise<void>): void {
+  app.get('/login/:id', async (request) => { request.session.login({ id: (request.params as { id: string }).id }); return {} })
+  app.get('/logout', async (request) => { request.session.logout(); return {} })
+  app.get('/set/:key/:value', async (request) => {
+    const { key, value } = request.params as { key: string, value: string }
+    request.session.set(key, value)
+    return {}
+  })
+  app.get('/fill/:length', async (request) => {
+    request.session.set('notes', 'x'.repeat(Number((request.params as { length: string }).length)))
+    return {}
+  })
+  app.get('/read', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
+  // Routes that load the session, then wait for the test before deciding what to save.
+  app.get('/slow/elevate', async (request) => {
+    await waitFor
+    await request.session.regenerate(['current_user'])
+    request.session.set('elevated', true)
+    return {}
+  })
+  app.get('/slow/destroy-then-set', async (request) => {
+    const user = request.session.get('current_user')
+    await waitFor
+    request.session.destroy()
+    request.session.set('copied', user)
+    return {}
+  })
+  app.get('/slow/login', async (request) => {
+    await waitFor
+    request.session.login({ id: 'ada', again: true })
+    return {}
+  })
+}
+
+async function server (t: Test, options: Partial<EncryptedSessionOptions>, waitFor?: Promise<void>): Promise<FastifyInstance> {
+  const { app } = await buildApp({ key: KEY, ...options }, (app) => { routes(app, waitFor) })
+  t.teardown(async () => { await app.close() })
+  return app
+}
+
+const readWith = async (app: FastifyInstance, cookie: string): Promise<unknown> => (await app.inject({ url: '/read', cookies: { session: cookie } })).json()
+const ENDED = { isNew: true, data: {} }
+
+t.test('regenerate() in flight does not bring back a session ended meanwhile', async (t) => {
+  for (const ending of ['revokeSessions', 'logout'] as const) {
+    for (const url of ['/slow/elevate', '/slow/destroy-then-set']) {
+      await t.test(`${url}, ${ending}`, async (t) => {
+        const store = new MemoryStore()
+        const { opened, open } = gate()
+        const app = await server(t, { store }, opened)
+        const jar = new Jar()
+        jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+        const stolen = jar.cookies.session as string
+        const inFlight = app.inject({ url, cookies: { session: stolen } })
+        await tick()
+        if (ending === 'logout') t.equal((await app.inject({ url: '/logout', cookies: jar.cookies })).statusCode, 200)
+        else t.equal(await app.revokeSessions('ada'), 1)
+        open()
+        const late = await inFlight
+        t.equal(late.statusCode, 200, 'the route itself answered')
+        t.equal(setCookie(late), undefined, 'no new session cookie for data copied from an ended session')
+        t.equal(store.size, 0, 'no record left: the copy was deleted again')
+        t.same(await readWith(app, stolen), ENDED, 'the stolen cookie stays dead')
+      })
+    }
+  }
+
+  await t.test('a login in flight is a new authentication: it stands', async (t) => {
+    const store = new MemoryStore()
+    const { opened, open } = gate()
+    const app = await server(t, { store }, opened)
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+    const inFlight = app.inject({ url: '/slow/login', cookies: jar.cookies })
+    await tick()
+    t.equal(await app.revokeSessions('ada'), 1)
+    open()
+    const cookie = setCookie(await inFlight)?.value as string
+    t.ok(cookie, 'the login issues its session')
+    t.same(await readWith(app, cookie), { isNew: false, data: { current_user: { id: 'ada', again: true } } })
+  })
+
+  await t.test('regenerate() of a session nobody ended works as before', async (t) => {
+    const store = new MemoryStore()
+    const app = await server(t, { store }, Promise.resolve())
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+    const old = jar.cookies.session as string
+    jar.take(await app.inject({ url: '/slow/elevate', cookies: jar.cookies }))
+    t.not(jar.cookies.session, old, 'a new session id')
+    t.same(await readWith(app, jar.cookies.session as string), { isNew: false, data: { current_user: { id: 'ada' }, elevated: true } })
+    t.same(await readWith(app, old), ENDED, 'the old id is gone')
+    t.equal(store.size, 1)
+  })
+})
+
+t.test('express-session stores: a write in flight never undoes a logout or a revocation', async (t) => {
+  for (const ending of ['logout', 'revokeSessions'] as const) {
+    await t.test(`one server, ${ending}`, async (t) => {
+      const store = new HoldingStore()
+      const app = await server(t, { store })
+      const jar = new Jar()
+      jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+      const stolen = jar.cookies.session as string
+      const held = store.holdNextSessionWrite()
+      const writing = app.inject({ url: '/set/cart/x', cookies: { session: stolen } })
+      await held.reached
+      // The deletion waits for the write already under way on that session, then deletes.
+      const ended = ending === 'logout' ? app.inject({ url: '/logout', cookies: jar.cookies }) : app.revokeSessions('ada')
+      await tick()
+      held.release()
+      await writing
+      if (ending === 'logout') t.equal(((await ended) as { statusCode: number }).statusCode, 200)
+      else t.equal(await ended, 1, 'the session was ended')
+      t.same(await readWith(app, stolen), ENDED, 'the stolen cookie is dead')
+    })
+
+    await t.test(`two servers on one store, ${ending}`, async (t) => {
+      const store = new HoldingStore()
+      const a = await server(t, { store })
+      const b = await server(t, { store })
+      const jar = new Jar()
+      jar.take(await a.inject({ url: '/login/ada', cookies: jar.cookies }))
+      const stolen = jar.cookies.session as string
+      const held = store.holdNextSessionWrite()
+      const writing = a.inject({ url: '/set/cart/x', cookies: { session: stolen } })
+      await held.reached
+      // Server B knows nothing of A's queue: it ends the session while A's write is on its way.
+      if (ending === 'logout') t.equal((await b.inject({ url: '/logout', cookies: jar.cookies })).statusCode, 200)
+      else t.equal(await b.revokeSessions('ada'), 1)
+      t.same(await readWith(b, stolen), ENDED)
+      held.release()
+      const late = await writing
+      t.equal(late.statusCode, 200)
+      t.equal(setCookie(late), undefined, 'the late write issues nothing')
+      t.same(await readWith(a, stolen), ENDED, 'A\'s write found the session ended and deleted its record again')
+      t.same(await readWith(b, stolen), ENDED)
+    })
+  }
+
+  await t.test('a renewal of a store without touch() does not bring it back either', async (t) => {
+    const store = new TouchlessStore()
+    const a = await server(t, { store })
+    const b = await server(t, { store })
+    const jar = new Jar()
+    jar.take(await a.inject({ url: '/login/ada', cookies: jar.cookies }))
+    const stolen = jar.cookies.session as string
+    // Past a quarter of ttl: a read renews, and without touch() the adapter rewrites the record.
+    const clock = FakeTimers.install({ now: Date.now() + 7 * 3600_000, toFake: ['Date'] })
+    t.teardown(() => { clock.uninstall() })
+    const held = store.holdNextSessionWrite()
+    const renewing = a.inject({ url: '/read', cookies: { session: stolen } })
+    await held.reached
+    t.equal((await b.inject({ url: '/logout', cookies: { session: stolen } })).statusCode, 200)
+    held.release()
+    const late = await renewing
+    t.equal(setCookie(late), undefined, 'not renewed')
+    t.same(await readWith(a, stolen), ENDED, 'and still ended')
+  })
+})
+
+t.test('express-session stores: one lost callback does not hold up the session for good', async (t) => {
+  const store = new CallbackStore()
+  let lose: ((sid: string) => boolean) | undefined
+  const set = store.set.bind(store)
+  // A store that drops the callback of one write, as a lost connection can.
+  store.set = (sid, session, callback) => {
+    if (lose?.(sid) === true) {
+      lose = undefined
+      return
+    }
+    set(sid, session, callback)
+  }
+  const app = await server(t, { store, storeTimeout: 100 })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  lose = (sid) => !sid.includes('.')
+  t.equal((await app.inject({ url: '/set/cart/x', cookies: jar.cookies })).statusCode, 503, 'the write that got no answer: 503')
+  jar.take(await app.inject({ url: '/set/cart/y', cookies: jar.cookies }))
+  t.same(await readWith(app, jar.cookies.session as string), { isNew: false, data: { current_user: { id: 'ada' }, cart: 'y' } }, 'the next write of that session goes through')
+  const other = new Jar()
+  other.take(await app.inject({ url: '/login/ada', cookies: other.cookies }))
+  lose = (sid) => sid.startsWith('user.')
+  t.equal((await app.inject({ url: '/login/ada', cookies: new Jar().cookies })).statusCode, 503, 'a login whose index write got no answer: 503')
+  t.equal(await app.revokeSessions('ada'), 2, 'and the user\'s index still works: both sessions ended')
+  t.same(await readWith(app, jar.cookies.session as string), ENDED)
+})
+
+t.test('MemoryStore refuses a session larger than its whole bound, rather than dropping it', async (t) => {
+  const store = new MemoryStore({ maxBytes: 20_000 })
+  const app = await server(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const big = await app.inject({ url: '/fill/12000', cookies: jar.cookies })
+  t.equal(big.statusCode, 503, 'the save failed, and the reply says so')
+  t.equal(setCookie(big), undefined)
+  t.same(await readWith(app, jar.cookies.session as string), { isNew: false, data: { current_user: { id: 'ada' } } }, 'the session as it was is still there')
+  await t.rejects(store.put('id', 'x'.repeat(10_000), null, 1000), /a session of 20068 bytes does not fit in maxBytes \(20000\)/)
+})
+
+t.test('a store that reports every new id taken: 503 after a few, not a loop', async (t) => {
+  let puts = 0
+  const inner = new MemoryStore()
+  const store: SessionStore = {
+    get: async (id) => await inner.get(id),
+    put: async (): Promise<PutResult> => { puts++; return { ok: false, current: { data: 'x', version: 1 } } },
+    touch: async (id, ttl, user) => await inner.touch(id, ttl, user),
+    destroy: async (id, user) => { await inner.destroy(id, user) },
+    revoke: async (user) => await inner.revoke(user)
+  }
+  const { app, logs } = await buildApp({ key: KEY, store }, (app) => { routes(app) })
+  t.teardown(async () => { await app.close() })
+  t.equal((await app.inject('/login/ada')).statusCode, 503)
+  t.equal(puts, 4, 'four ids tried')
+  t.ok(logs.some((line) => /4 new session ids in a row were reported taken/.test(String((line.err as { message?: string } | undefined)?.message))))
+})
