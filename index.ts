@@ -65,13 +65,6 @@ declare module 'fastify' {
 const kRegistry = Symbol('fastify-encrypted-session.registry')
 /** Requests whose reply has reached onSend: a reply is on its way. */
 const replying = new WeakSet<FastifyRequest>()
-/** Requests whose session could not be saved: answered with the error, without saving again. */
-const failedSaves = new WeakSet<FastifyRequest>()
-
-function failed (request: FastifyRequest, error: unknown): never {
-  failedSaves.add(request)
-  throw error
-}
 
 /** What encodeSession/decodeSession need of each registration. */
 interface Registration {
@@ -232,12 +225,17 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     return backend.open(token, now).then((opened) => { settle(request, opened) })
   })
 
+  // Requests whose session of this registration could not be saved: the error reply comes
+  // through onSend again, and trying once more would double the wait for a store that is down.
+  const failedSaves = new WeakSet<FastifyRequest>()
+  const failed: (request: FastifyRequest, error: unknown) => never = (request, error) => {
+    failedSaves.add(request)
+    throw error
+  }
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
     replying.add(request)
     const session = (request as SessionRequest)[sessionName]
-    // Absent when onRequest did not run (an earlier hook replied) or the route opted out. After
-    // a failed save, the error reply comes through here again: trying once more would double
-    // the wait for a store that is down.
+    // Absent when onRequest did not run (an earlier hook replied) or the route opted out.
     if (session == null || failedSaves.has(request)) {
       done(null, payload)
       return

@@ -3,8 +3,9 @@
 // "write if unchanged", so a write reads the record first: within one process writes to a
 // session are queued and merge exactly; across processes two writes that meet in the same
 // instant can lose one (the README says so; RedisStore has no such gap). A deletion must never
-// be undone by a write that read the record just before it, on any server: a deletion leaves a
-// marker first, and every write to an existing session looks for it after writing.
+// be undone by a write that read the record just before it, on any server, nor by a write the
+// store carries out after we gave up waiting for it: ending a session writes a marker first,
+// which every read honours, and a write to an existing session looks for it after writing.
 import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './store.js'
 
 /** The record given to the store: the shape express-session stores expect, and our fields. */
@@ -23,15 +24,21 @@ interface IndexRecord {
 
 // Index records live beside sessions under ids that no session id (url-safe base64) can be.
 const INDEX_PREFIX = 'user.'
-// Markers of deleted sessions, under ids no session id can be either.
+// Markers of ended sessions, under ids no session id can be either.
 const ENDED_PREFIX = 'ended.'
 /** Sessions listed per user at most; the oldest fall off (they can still expire on their own). */
 const MAX_LISTED = 1000
-/**
- * How long a deletion's marker lives: far longer than any write can be on its way (each store
- * call gives up after the timeout), and short enough to cost the store little.
- */
-const ENDED_MARKER_MS = 60 * 60 * 1000
+/** Passes over a user's index by revoke(): sessions listed while it ends the others are ended too. */
+const MAX_REVOKE_PASSES = 8
+
+export interface ExpressStoreAdapterOptions {
+  /** The data is JSON text to store as an object, rather than a token to store as it is. */
+  plain: boolean
+  /** Milliseconds after which a store call that has not answered counts as failed. */
+  timeout: number
+  /** Milliseconds a session's end is remembered: as long as any of its cookies can be valid. */
+  endedFor: number
+}
 
 function cookieOf (ttl: number): Record['cookie'] {
   return { originalMaxAge: ttl, expires: new Date(Date.now() + ttl).toISOString() }
@@ -41,17 +48,15 @@ export class ExpressStoreAdapter implements SessionStore {
   readonly #store: ExpressStoreLike
   readonly #plain: boolean
   readonly #timeout: number
+  readonly #endedFor: number
   /** The last write queued per id: writes to one record run one after another. */
   readonly #queues = new Map<string, Promise<unknown>>()
 
-  /**
-   * @param plain the data is JSON text to store as an object, rather than a token to store as it is
-   * @param timeout milliseconds after which a store call that has not answered counts as failed
-   */
-  constructor (store: ExpressStoreLike, plain: boolean, timeout: number) {
+  constructor (store: ExpressStoreLike, options: ExpressStoreAdapterOptions) {
     this.#store = store
-    this.#plain = plain
-    this.#timeout = timeout
+    this.#plain = options.plain
+    this.#timeout = options.timeout
+    this.#endedFor = options.endedFor
   }
 
   /**
@@ -81,7 +86,9 @@ export class ExpressStoreAdapter implements SessionStore {
   }
 
   async get (id: string): Promise<StoredSession | undefined> {
-    const record = await this.#call<Record | null | undefined>('get', id)
+    // Both at once: a session is loaded in one round-trip.
+    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', id), this.#call<unknown>('get', ENDED_PREFIX + id)])
+    if (ended != null) return undefined
     if (record == null || typeof record.version !== 'number' || record.data === undefined) return undefined
     return { data: typeof record.data === 'string' ? record.data : JSON.stringify(record.data), version: record.version }
   }
@@ -134,24 +141,33 @@ export class ExpressStoreAdapter implements SessionStore {
   }
 
   /**
-   * Deletes a session, marked as ended first: a write that read the record before the deletion
-   * and lands after it finds the marker and deletes its record again.
+   * Ends a session: marked as ended first, which every read honours from then on, at once and
+   * without waiting for writes queued on it; then the record is deleted, after those writes.
+   * Whether it was alive before.
    */
   async #end (id: string): Promise<boolean> {
-    return await this.#queued(id, async () => {
-      const existed = await this.get(id) !== undefined
-      await this.#call('set', ENDED_PREFIX + id, { cookie: cookieOf(ENDED_MARKER_MS) })
-      await this.#call('destroy', id)
-      return existed
-    })
+    const existed = await this.get(id) !== undefined
+    await this.#call('set', ENDED_PREFIX + id, { cookie: cookieOf(this.#endedFor) })
+    await this.#queued(id, async () => { await this.#call('destroy', id) })
+    return existed
   }
 
   async revoke (user: string): Promise<number> {
     const index = INDEX_PREFIX + user
     return await this.#queued(index, async () => {
-      const record = await this.#call<IndexRecord | null | undefined>('get', index)
+      const ended = new Set<string>()
       let count = 0
-      for (const id of record?.ids ?? []) if (await this.#end(id)) count++
+      // A login on another server can list a session while this one ends the others: read the
+      // index again until it lists nothing new.
+      for (let pass = 0; pass < MAX_REVOKE_PASSES; pass++) {
+        const record = await this.#call<IndexRecord | null | undefined>('get', index)
+        const fresh = (record?.ids ?? []).filter((id) => !ended.has(id))
+        if (fresh.length === 0) break
+        for (const id of fresh) {
+          ended.add(id)
+          if (await this.#end(id)) count++
+        }
+      }
       await this.#call('destroy', index)
       return count
     })

@@ -236,7 +236,7 @@ export function defaultUserId (user: unknown): string | number | undefined {
   return undefined
 }
 
-function storeOptions (options: EncryptedSessionOptions): ResolvedStore | undefined {
+function storeOptions (options: EncryptedSessionOptions, maxTtl: number): ResolvedStore | undefined {
   const { store, storeTimeout, encryptStore, userId } = options
   if (store === undefined) {
     if (storeTimeout !== undefined || encryptStore !== undefined || userId !== undefined) {
@@ -250,7 +250,7 @@ function storeOptions (options: EncryptedSessionOptions): ResolvedStore | undefi
   const encrypt = encryptStore ?? true
   let resolved: SessionStore
   if (isSessionStore(store)) resolved = store
-  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, !encrypt, timeout)
+  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, { plain: !encrypt, timeout, endedFor: maxTtl * 1000 })
   else throw optionError('store must be a MemoryStore, a RedisStore, or an express-session store (with get, set and destroy methods)')
   return { store: resolved, timeout, encrypt, userId: userId ?? defaultUserId }
 }
@@ -291,7 +291,7 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw optionError('cacheSize must be a whole number of entries, 0 (off) or more')
-  const store = storeOptions(options)
+  const store = storeOptions(options, maxTtl)
   const configured = await keysFrom(options)
   // Tokens of one registration never open another's, even under one key: every registration
   // but the default one encrypts under a key derived for its name. The default keeps the key

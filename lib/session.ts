@@ -114,8 +114,11 @@ export interface SaveAction {
   changed: boolean
   /** regenerate() or login() ran: a store gives the session a new id. */
   regenerated: boolean
-  /** login() ran: a new authentication, which stands even if the old session ended meanwhile. */
-  loggedIn: boolean
+  /**
+   * The new session holds what regenerate() kept from the old one (not through login(), a new
+   * authentication): in a store it must not outlive the old session if that ended meanwhile.
+   */
+  carriesOver: boolean
 }
 
 /** What the plugin knows about the token a session came from. */
@@ -142,7 +145,8 @@ interface SessionState {
   mayHaveChanged: boolean
   touched: boolean
   regenerated: boolean
-  loggedIn: boolean
+  /** Keys regenerate() kept from the session it replaced (none after login() or destroy()). */
+  kept: string[]
   destroyed: boolean
   /** clear() ran: the session was ended, not only emptied key by key. */
   cleared: boolean
@@ -285,7 +289,7 @@ export class Session<Data extends object = SessionData> {
       mayHaveChanged: false,
       touched: false,
       regenerated: false,
-      loggedIn: false,
+      kept: [],
       destroyed: false,
       cleared: false,
       clearIncoming: hadBadCookie,
@@ -364,7 +368,7 @@ export class Session<Data extends object = SessionData> {
     const state = this[kState]
     state.destroyed = true
     state.regenerated = true
-    state.loggedIn = false
+    state.kept = []
   }
 
   /**
@@ -388,6 +392,7 @@ export class Session<Data extends object = SessionData> {
     willChange(state)
     state.data = kept
     state.regenerated = true
+    state.kept = Object.keys(kept)
     callback?.()
     return Promise.resolve()
   }
@@ -440,7 +445,7 @@ export class Session<Data extends object = SessionData> {
     checkEntry(userKey, user)
     void this.regenerate(keepOnLogin)
     this[kState].data[userKey] = user
-    this[kState].loggedIn = true
+    this[kState].kept = []
   }
 
   /** Empties the session, so its cookie is cleared (and, in a store, its record deleted). */
@@ -563,7 +568,7 @@ export class Session<Data extends object = SessionData> {
       // a session with an origin has its text.
       text = changed ? checkLoadable(json) : state.originText ?? JSON.stringify(data)
     }
-    return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated, loggedIn: state.loggedIn }
+    return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated, carriesOver: state.kept.some((key) => Object.hasOwn(data, key)) }
   }
 }
 

@@ -258,10 +258,10 @@ export class StoreBackend implements SessionBackend {
     if (loaded === undefined || action.regenerated) {
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
       const id = await this.#create(action.json, ttl, index)
-      // What regenerate() keeps came from the old record: if another request ended that one
-      // meanwhile (logout, revokeSessions), the copy must not outlive it. A login in this
-      // request is a new authentication, and stands.
-      if (loaded !== undefined && await this.#end(loaded) === false && !action.loggedIn) {
+      // What regenerate() kept came from the old record: if another request ended that one
+      // meanwhile (logout, revokeSessions), the copy must not outlive it. What this request
+      // set itself (a login, passport's user after its regenerate(), a flash message) stands.
+      if (loaded !== undefined && await this.#end(loaded) === false && action.carriesOver) {
         await this.#call('destroy', async () => await this.#store.destroy(id, index))
         return undefined
       }

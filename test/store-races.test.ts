@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
 import type { FastifyInstance } from 'fastify'
-import { type EncryptedSessionOptions, Fernet, MemoryStore, type PutResult, type SessionStore } from '../index.js'
+import encryptedSession, { type EncryptedSessionOptions, Fernet, MemoryStore, type PutResult, type SessionStore } from '../index.js'
 import { buildApp, setCookie } from './helpers/app.js'
 import { Jar } from './helpers/behaviours.js'
 import { CallbackStore } from './helpers/express-stores.js'
@@ -70,11 +70,11 @@ function routes (app: FastifyInstance, waitFor?: Promise<void>): void {
     request.session.set('elevated', true)
     return {}
   })
-  app.get('/slow/destroy-then-set', async (request) => {
-    const user = request.session.get('current_user')
+  // As @fastify/passport logs in: regenerate(), then the user it has just authenticated.
+  app.get('/slow/passport-login', async (request) => {
     await waitFor
-    request.session.destroy()
-    request.session.set('copied', user)
+    await request.session.regenerate()
+    request.session.set('passport', 'ada')
     return {}
   })
   app.get('/slow/login', async (request) => {
@@ -95,7 +95,7 @@ const ENDED = { isNew: true, data: {} }
 
 t.test('regenerate() in flight does not bring back a session ended meanwhile', async (t) => {
   for (const ending of ['revokeSessions', 'logout'] as const) {
-    for (const url of ['/slow/elevate', '/slow/destroy-then-set']) {
+    for (const url of ['/slow/elevate']) {
       await t.test(`${url}, ${ending}`, async (t) => {
         const store = new MemoryStore()
         const { opened, open } = gate()
@@ -130,6 +130,25 @@ t.test('regenerate() in flight does not bring back a session ended meanwhile', a
     const cookie = setCookie(await inFlight)?.value as string
     t.ok(cookie, 'the login issues its session')
     t.same(await readWith(app, cookie), { isNew: false, data: { current_user: { id: 'ada', again: true } } })
+  })
+
+  await t.test('passport\'s login (regenerate, then the user) twice at once: both stand', async (t) => {
+    const store = new MemoryStore()
+    const { opened, open } = gate()
+    const app = await server(t, { store }, opened)
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/set/visit/1', cookies: jar.cookies }))
+    // A double-clicked login form: both requests carry the same cookie; the first to save
+    // ends the old session, and the second must not lose its login for that.
+    const first = app.inject({ url: '/slow/passport-login', cookies: jar.cookies })
+    const second = app.inject({ url: '/slow/passport-login', cookies: jar.cookies })
+    await tick()
+    open()
+    for (const response of await Promise.all([first, second])) {
+      const cookie = setCookie(response)?.value as string
+      t.ok(cookie, 'a session cookie')
+      t.same(await readWith(app, cookie), { isNew: false, data: { passport: 'ada' } })
+    }
   })
 
   await t.test('regenerate() of a session nobody ended works as before', async (t) => {
@@ -209,6 +228,75 @@ t.test('express-session stores: a write in flight never undoes a logout or a rev
     t.equal(setCookie(late), undefined, 'not renewed')
     t.same(await readWith(a, stolen), ENDED, 'and still ended')
   })
+})
+
+t.test('express-session stores: a write the store carries out after we stopped waiting revives nothing', async (t) => {
+  const store = new CallbackStore()
+  const set = store.set.bind(store)
+  let late: (() => void) | undefined
+  // The next write of a session record is carried out, but only after the adapter gave up.
+  let delayNext = false
+  store.set = (sid, session, callback) => {
+    if (delayNext && !sid.includes('.')) {
+      delayNext = false
+      late = () => { set(sid, session, callback) }
+      return
+    }
+    set(sid, session, callback)
+  }
+  const app = await server(t, { store, storeTimeout: 100 })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  const stolen = jar.cookies.session as string
+  delayNext = true
+  t.equal((await app.inject({ url: '/set/cart/x', cookies: { session: stolen } })).statusCode, 503, 'the write timed out')
+  t.equal((await app.inject({ url: '/logout', cookies: jar.cookies })).statusCode, 200, 'the user logs out')
+  late?.()
+  await tick()
+  t.same(await readWith(app, stolen), ENDED, 'the late write landed, and the stolen cookie is still dead')
+})
+
+t.test('express-session stores: revokeSessions ends a session listed while it runs', async (t) => {
+  const store = new CallbackStore()
+  const a = await server(t, { store })
+  const b = await server(t, { store })
+  const first = new Jar()
+  first.take(await a.inject({ url: '/login/ada', cookies: first.cookies }))
+  const late = new Jar()
+  const destroy = store.destroy.bind(store)
+  let loggedInMeanwhile: Promise<unknown> | undefined
+  // While A's revocation deletes the first session, ada logs in on server B.
+  store.destroy = (sid, callback) => {
+    if (loggedInMeanwhile === undefined && !sid.includes('.')) {
+      loggedInMeanwhile = b.inject({ url: '/login/ada', cookies: late.cookies }).then((response) => late.take(response))
+      void loggedInMeanwhile.then(() => { destroy(sid, callback) })
+      return
+    }
+    destroy(sid, callback)
+  }
+  t.equal(await a.revokeSessions('ada'), 2, 'both: the one listed at the start and the one listed meanwhile')
+  t.same(await readWith(a, first.cookies.session as string), ENDED)
+  t.same(await readWith(b, late.cookies.session as string), ENDED)
+})
+
+t.test('a failed save of one registration does not stop another\'s', async (t) => {
+  for (const order of ['store first', 'store second'] as const) {
+    const broken = new MemoryStore()
+    broken.put = async () => { throw new Error('down') }
+    const { app } = await buildApp({ key: KEY, ...(order === 'store first' ? { store: broken } : {}) }, (app) => {
+      void app.register(encryptedSession, { key: Fernet.generateKey(), sessionName: 'prefs', cookieName: 'prefs', ...(order === 'store second' ? { store: broken } : {}) })
+      app.get('/both', async (request) => {
+        request.session.set('a', 1)
+        ;(request as unknown as { prefs: { set: (key: string, value: unknown) => void } }).prefs.set('b', 2)
+        return {}
+      })
+    })
+    t.teardown(async () => { await app.close() })
+    const response = await app.inject('/both')
+    t.equal(response.statusCode, 503, `${order}: the failed save answers 503`)
+    const cookieSession = order === 'store first' ? 'prefs' : 'session'
+    t.ok(setCookie(response, cookieSession)?.value, `${order}: the cookie-mode registration still saved its session`)
+  }
 })
 
 t.test('express-session stores: one lost callback does not hold up the session for good', async (t) => {

@@ -529,7 +529,7 @@ t.test('the express-session adapter at its edges', async (t) => {
     set: (_sid: string, _session: unknown, callback: (error?: unknown) => void) => { callback() },
     destroy: (_sid: string, callback: (error?: unknown) => void) => { callback() }
   }
-  await t.rejects(new ExpressStoreAdapter(failing, false, 1000).get('x'), /connection reset/, 'a callback error is a rejection')
+  await t.rejects(new ExpressStoreAdapter(failing, { plain: false, timeout: 1000, endedFor: 60_000 }).get('x'), /connection reset/, 'a callback error is a rejection')
   const { app } = await storeApp(t, { store: failing })
   // A valid cookie (from a server whose store works), so that the failing store is asked.
   const working = await storeApp(t, { store: new MemoryStore() })
@@ -537,7 +537,7 @@ t.test('the express-session adapter at its edges', async (t) => {
   t.equal(response.statusCode, 503, 'and a 503 through the plugin')
 
   const store = new PromiseStore()
-  const adapter = new ExpressStoreAdapter(store, false, 1000)
+  const adapter = new ExpressStoreAdapter(store, { plain: false, timeout: 1000, endedFor: 60_000 })
   t.same(await adapter.put('id', 'data', null, 1000), { ok: true, version: 1 })
   t.same(await adapter.put('id', 'other', null, 1000), { ok: false, current: { data: 'data', version: 1 } }, 'a taken id is refused')
   t.equal(await adapter.touch('missing', 1000), false, 'no touch(): a record that is gone is not renewed')
