@@ -1,30 +1,30 @@
 // The Fastify plugin: wires a session backend into onRequest and onSend. Session logic lives in
-// lib/session.ts, the backends in lib/cookie-backend.ts and lib/store-backend.ts, the cookie
-// layout in lib/session-cookies.ts and the token format in lib/fernet.ts.
+// lib/session.ts, the backends in lib/backends/, the cookie layout in lib/cookies/ and the token
+// format in lib/fernet/; the stores in lib/stores/.
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib/backend.js'
-import { CookieBackend } from './lib/cookie-backend.js'
-import { type CookieJar, cookieNamesClash } from './lib/cookie-chunks.js'
-import { nowSeconds } from './lib/fernet.js'
+import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib/backends/backend.js'
+import { CookieBackend } from './lib/backends/cookie.js'
+import { type CookieJar, cookieNamesClash } from './lib/cookies/cookie-chunks.js'
+import { nowSeconds } from './lib/fernet/fernet.js'
 import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
-import { SessionCookies } from './lib/session-cookies.js'
-import { StoreBackend } from './lib/store-backend.js'
+import { SessionCookies } from './lib/cookies/session-cookies.js'
+import { StoreBackend } from './lib/backends/store.js'
 import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
 
-export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet.js'
-export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet.js'
+export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet/fernet.js'
+export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet/fernet.js'
 export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STORE_TIMEOUT, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, Session, TTL_KEY }
 export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
 export type { CookieJar }
-export { MemoryStore } from './lib/memory-store.js'
-export type { MemoryStoreOptions } from './lib/memory-store.js'
-export { SessionStoreError } from './lib/store-backend.js'
-export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './lib/store.js'
+export { MemoryStore } from './lib/stores/memory.js'
+export type { MemoryStoreOptions } from './lib/stores/memory.js'
+export { SessionStoreError } from './lib/backends/store.js'
+export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './lib/stores/store.js'
 
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
 export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown

@@ -131,6 +131,12 @@ const afterDir = path.join(tmp, 'after')
 cpSync(path.join(root, 'dist', 'esm'), afterDir, { recursive: true })
 builds.after = { dir: afterDir, plugin: true, label: 'after (this tree)' }
 
+/** A build's compiled Fernet module: lib/fernet/fernet.js, or lib/fernet.js in commits before the layout had folders. */
+function fernetModule (dir) {
+  const nested = path.join(dir, 'lib', 'fernet', 'fernet.js')
+  return existsSync(nested) ? nested : path.join(dir, 'lib', 'fernet.js')
+}
+
 let oldFernet
 if (args['fernet-only']) {
   notes.push(`--fernet-only: ${commit.slice(0, 7)}'s lib/fernet.ts, base64.ts, bytes.ts and derive-key.ts compiled alone, no worktree: no HTTP "before" build`)
@@ -146,7 +152,7 @@ if (args['fernet-only']) {
     const dir = path.join(worktree, 'dist', 'esm')
     if (!existsSync(path.join(dir, 'index.js'))) throw new Error('the build wrote no dist/esm/index.js')
     builds.before = { dir, plugin: true, label: `before (${commit.slice(0, 7)})` }
-    oldFernet = path.join(dir, 'lib', 'fernet.js')
+    oldFernet = fernetModule(dir)
   } catch (error) {
     const why = String(error.stdout ?? '') + String(error.stderr ?? '') || error.message
     notes.push(`the worktree build of ${commit.slice(0, 7)} failed (${why.trim().split('\n').slice(0, 3).join(' | ')}); compiled its lib/fernet.ts, base64.ts, bytes.ts and derive-key.ts alone: no HTTP "before" build`)
@@ -157,7 +163,8 @@ if (builds.before === undefined) {
   const files = ['fernet', 'base64', 'bytes', 'derive-key']
   const src = path.join(tmp, 'before-fernet-src')
   mkdirSync(path.join(src, 'lib'), { recursive: true })
-  for (const file of files) writeFileSync(path.join(src, 'lib', `${file}.ts`), git('show', `${commit}:lib/${file}.ts`) + '\n')
+  const folder = git('ls-tree', '--name-only', commit, 'lib/fernet/fernet.ts') === '' ? 'lib' : 'lib/fernet'
+  for (const file of files) writeFileSync(path.join(src, 'lib', `${file}.ts`), git('show', `${commit}:${folder}/${file}.ts`) + '\n')
   const outDir = path.join(tmp, 'before-fernet')
   execFileSync(tsc, ['--outDir', outDir, '--rootDir', src, '--target', 'es2022', '--module', 'node16', '--moduleResolution', 'node16',
     '--lib', 'es2022,dom', '--types', 'node', '--strict', '--skipLibCheck', ...files.map((f) => path.join(src, 'lib', `${f}.ts`))],
@@ -184,14 +191,14 @@ function openTokenMethod (source, file) {
 }
 const hybridDir = path.join(tmp, 'after-oldopen')
 cpSync(afterDir, hybridDir, { recursive: true })
-const hybridFernet = path.join(hybridDir, 'lib', 'fernet.js')
+const hybridFernet = fernetModule(hybridDir)
 const afterSource = readFileSync(hybridFernet, 'utf8')
-const newMethod = openTokenMethod(afterSource, 'after/lib/fernet.js')
+const newMethod = openTokenMethod(afterSource, `after/${path.relative(hybridDir, hybridFernet)}`)
 const oldMethod = openTokenMethod(readFileSync(oldFernet, 'utf8'), `${commit.slice(0, 7)}:lib/fernet.js`)
 if (oldMethod === newMethod) throw new Error('before-after: openToken is the same in both builds; nothing to compare')
 writeFileSync(hybridFernet, afterSource.replace(newMethod, () => oldMethod))
 builds['after+oldopen'] = { dir: hybridDir, plugin: true, label: 'after, with the old openToken' }
-const fernetDiff = git('diff', '--numstat', commit, '--', 'lib/fernet.ts')
+const fernetDiff = git('diff', '--numstat', '-M', commit, '--', 'lib/fernet.ts', 'lib/fernet/fernet.ts')
 const [added = 0, removed = 0] = fernetDiff === '' ? [] : fernetDiff.split(/\s+/).map(Number)
 notes.push(`lib/fernet.ts, ${commit.slice(0, 7)} → this tree: +${added} −${removed} lines; after+oldopen is after with only the compiled openToken method of ${commit.slice(0, 7)}`)
 
@@ -273,7 +280,7 @@ async function runHttp () {
 // ---------------------------------------------------------------- micro: Fernet decrypt
 
 async function runMicro () {
-  const fernetOf = (name) => name === 'before' ? pathToFileURL(oldFernet).href : pathToFileURL(path.join(builds[name].dir, 'lib', 'fernet.js')).href
+  const fernetOf = (name) => name === 'before' ? pathToFileURL(oldFernet).href : pathToFileURL(fernetModule(builds[name].dir)).href
   const child = fork(path.join(here, 'micro.js'), [], {
     cwd: root,
     env: {

@@ -1,7 +1,7 @@
 // Micro benchmark, run by bench/run.js in a child process of its own (the npm `fernet` package
 // adds String.prototype.lpad, so it stays out of the harness): Fernet encrypt and decrypt of
 // JSON of a few sizes, one call at a time (await each) and 64 in flight (Promise.all of 64),
-// for ours (lib/fernet.ts from dist), the node:crypto reference and the npm `fernet` package.
+// for ours (lib/fernet/fernet.ts from dist), the node:crypto reference and the npm `fernet` package.
 // Interleaved rounds: every round runs every cell once, in a shuffled order; the harness takes
 // the median ops/s over rounds. Results go back over IPC.
 //

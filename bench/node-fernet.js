@@ -1,5 +1,5 @@
 // A plain node:crypto Fernet (https://github.com/fernet/spec), written for the benchmark only:
-// the "what the platform allows" reference. Same token format as lib/fernet.ts (url-safe base64
+// the "what the platform allows" reference. Same token format as lib/fernet/fernet.ts (url-safe base64
 // with padding, version 0x80, 64-bit big-endian timestamp, 16-byte IV, AES-128-CBC with PKCS#7,
 // HMAC-SHA256 over everything before it), synchronous, no WebCrypto, no thread pool.
 //

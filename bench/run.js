@@ -138,7 +138,7 @@ function snapshotDist () {
     }
   }
   walk(target)
-  if (!existsSync(path.join(target, 'index.js')) || !existsSync(path.join(target, 'lib', 'fernet.js'))) {
+  if (!existsSync(path.join(target, 'index.js')) || !existsSync(path.join(target, 'lib', 'fernet', 'fernet.js'))) {
     throw new Error('bench: the copy of dist/esm is incomplete (was a build running?); run the benchmark again')
   }
   return { dir: target, sha256: hash.digest('hex').slice(0, 16) }

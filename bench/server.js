@@ -86,7 +86,7 @@ switch (variant) {
   }
   case 'ours-redis': {
     const { default: encryptedSession } = await import(pluginEntry())
-    const { RedisStore } = await import(distModule('lib/redis-store.js'))
+    const { RedisStore } = await import(distModule('lib/stores/redis.js'))
     const client = await redisClient()
     await app.register(encryptedSession, {
       key: process.env.BENCH_KEY,

@@ -2,8 +2,8 @@
 // Everything that touches the process (streams, the terminal) comes in through CliIo, so that
 // every branch here runs under the unit tests; bin/ supplies the real thing.
 import { parseArgs } from 'node:util'
-import { DEFAULT_ITERATIONS, deriveKey } from './derive-key.js'
-import { Fernet } from './fernet.js'
+import { DEFAULT_ITERATIONS, deriveKey } from './fernet/derive-key.js'
+import { Fernet } from './fernet/fernet.js'
 
 export interface PromptOptions {
   /** Whether the typed text is shown; false for the passphrase. */

@@ -1,12 +1,12 @@
 // Registration options: checked once, with errors that name the option and never echo a key.
-import { base64 } from './base64.js'
-import { bytesOf } from './bytes.js'
-import { DEFAULT_ITERATIONS, deriveKey } from './derive-key.js'
-import { keyBytes } from './fernet.js'
-import { hkdf } from './hkdf.js'
+import { base64 } from './fernet/base64.js'
+import { bytesOf } from './fernet/bytes.js'
+import { DEFAULT_ITERATIONS, deriveKey } from './fernet/derive-key.js'
+import { keyBytes } from './fernet/fernet.js'
+import { hkdf } from './fernet/hkdf.js'
 import type { CookieOverrides, SessionSettings } from './session.js'
-import { ExpressStoreAdapter } from './express-store.js'
-import { type ExpressStoreLike, type SessionStore, isExpressStore, isSessionStore } from './store.js'
+import { ExpressStoreAdapter } from './stores/express.js'
+import { type ExpressStoreLike, type SessionStore, isExpressStore, isSessionStore } from './stores/store.js'
 
 export type KeyMaterial = string | Uint8Array
 

@@ -61,6 +61,27 @@ app.inject('/').then((response) => {
 JS
 node esm.mjs
 node cjs.cjs
+# Every public path of the exports map, from the installed tarball: import() and require() load
+# it, and the declarations each condition names are in the package. A moved file fails here.
+cat > paths.mjs <<'JS'
+import { createRequire } from 'node:module'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+const require = createRequire(import.meta.url)
+const dir = join('node_modules', 'fastify-encrypted-session')
+const { exports } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+for (const [subpath, target] of Object.entries(exports)) {
+  const name = 'fastify-encrypted-session' + subpath.slice(1)
+  const json = subpath.endsWith('.json')
+  const esm = json ? (await import(name, { with: { type: 'json' } })).default : await import(name)
+  const cjs = require(name)
+  const types = typeof target === 'string' ? [] : [target.import.types, target.require.types]
+  for (const file of types) if (!existsSync(join(dir, file))) throw new Error(`${name}: ${file} is not in the package`)
+  if (Object.keys(esm).length === 0 || cjs === undefined) throw new Error(`${name}: nothing exported`)
+  console.log(`${name}: import ok, require ok${types.length > 0 ? `, types ${types.join(' and ')}` : ''}`)
+}
+JS
+node paths.mjs
 # The shipped declarations, type-checked as a user's compiler sees them: skipLibCheck off (so a
 # .d.ts naming a type it does not import fails here), ESM resolution for the .mts and CommonJS
 # for the .cts. The files live in types-dist/; lines marked @ts-expect-error must fail. One

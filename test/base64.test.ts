@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { decodedLength, selectCodec } from '../lib/base64.js'
+import { decodedLength, selectCodec } from '../lib/fernet/base64.js'
 
 t.test('the Buffer and the atob/btoa codecs agree', async (t) => {
   const nodeCodec = selectCodec({ Buffer })

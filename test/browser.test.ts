@@ -24,7 +24,7 @@ if (skip !== undefined) t.comment(`browser tests skipped: ${skip}`)
 t.setTimeout(120_000)
 
 const KEY = Fernet.generateKey()
-const LIB = join(import.meta.dirname, '..', 'dist', 'esm', 'lib')
+const LIB = join(import.meta.dirname, '..', 'dist', 'esm', 'lib', 'fernet')
 
 function origin (app: FastifyInstance): string {
   const address = app.server.address()
@@ -194,7 +194,7 @@ t.test('the demo in Chromium', { skip }, async (t) => {
 })
 
 t.test('the Fernet core runs on the browser\'s WebCrypto', { skip }, async (t) => {
-  t.ok(existsSync(join(LIB, 'fernet.js')), 'dist/esm/lib/fernet.js is built (npm test builds it)')
+  t.ok(existsSync(join(LIB, 'fernet.js')), 'dist/esm/lib/fernet/fernet.js is built (npm test builds it)')
   const page = await context.newPage()
   t.teardown(() => page.close())
   await page.goto(`${origin(modules)}/`)

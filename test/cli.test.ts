@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { deriveKey } from '../index.js'
 import { type CliIo, type PromptOptions, main } from '../lib/cli.js'
-import { Fernet } from '../lib/fernet.js'
+import { Fernet } from '../lib/fernet/fernet.js'
 import { PYTHON, pythonMissing } from './helpers/python.js'
 
 const SALT = 'sixteen bytes salt'

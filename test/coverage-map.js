@@ -2,7 +2,7 @@
 // and lib/. Test helpers, the demo and the benchmarks are not counted.
 import { readdirSync } from 'node:fs'
 
-const product = ['index.ts', ...readdirSync(new URL('../lib', import.meta.url))
+const product = ['index.ts', ...readdirSync(new URL('../lib', import.meta.url), { recursive: true })
   .filter((name) => name.endsWith('.ts'))
   .map((name) => `lib/${name}`)]
 

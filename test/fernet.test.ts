@@ -8,8 +8,8 @@ import {
   MultiFernet,
   deriveKey,
   encryptFromParts
-} from '../lib/fernet.js'
-import { base64, selectCodec } from '../lib/base64.js'
+} from '../lib/fernet/fernet.js'
+import { base64, selectCodec } from '../lib/fernet/base64.js'
 import { generateCases, invalidCases, unixSeconds, verifyCases } from './helpers/vectors.js'
 import { spyOnSubtle } from './helpers/subtle-spy.js'
 

@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import FakeTimers from '@sinonjs/fake-timers'
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import { Fernet, encryptFromParts } from '../lib/fernet.js'
+import { Fernet, encryptFromParts } from '../lib/fernet/fernet.js'
 import { buildApp, isCleared, setCookie, type LogLine } from './helpers/app.js'
 import { rawRequest } from './helpers/raw-http.js'
 
@@ -56,7 +56,7 @@ async function tokenOf (plaintext: string | Uint8Array, n: number, under = ferne
 
 /**
  * Whether the plugin must read `value` as `token`: the same bytes in url-safe base64 with correct
- * or absent `=` padding (as the README promises). Written independently of lib/base64.ts. Bits
+ * or absent `=` padding (as the README promises). Written independently of lib/fernet/base64.ts. Bits
  * below the last full byte are not part of the bytes, so a last letter differing only in them
  * is the same token (Python's base64 decoder reads it the same way).
  */

@@ -4,8 +4,8 @@ import fastifyCookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import encryptedSession, { CREATED_KEY, Fernet, Session, deriveKey, encryptedSession as named } from '../index.js'
 import { buildApp, isCleared, setCookie } from './helpers/app.js'
-import { keyBytes } from '../lib/fernet.js'
-import { hkdf } from '../lib/hkdf.js'
+import { keyBytes } from '../lib/fernet/fernet.js'
+import { hkdf } from '../lib/fernet/hkdf.js'
 
 const KEY = Fernet.generateKey()
 const OLD_KEY = Fernet.generateKey()

@@ -1,7 +1,7 @@
 // Byte-for-byte interop with Python's cryptography.fernet, the reference implementation.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Fernet, InvalidToken, MultiFernet, deriveKey } from '../lib/fernet.js'
+import { Fernet, InvalidToken, MultiFernet, deriveKey } from '../lib/fernet/fernet.js'
 import { pythonMissing, runFernetTool } from './helpers/python.js'
 
 const skip = pythonMissing()

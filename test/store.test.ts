@@ -523,7 +523,7 @@ t.test('absoluteLifetime in a store, as in the cookie', async (t) => {
 })
 
 t.test('the express-session adapter at its edges', async (t) => {
-  const { ExpressStoreAdapter } = await import('../lib/express-store.js')
+  const { ExpressStoreAdapter } = await import('../lib/stores/express.js')
   const failing = {
     get: (_sid: string, callback: (error?: unknown) => void) => { callback(new Error('connection reset')) },
     set: (_sid: string, _session: unknown, callback: (error?: unknown) => void) => { callback() },

@@ -57,7 +57,7 @@ export function assertBuilt (): void {
   } catch {
     throw new Error('dist/ is not built: run `npm run build` first (`npm test` does)')
   }
-  const sources = ['index.ts', ...readdirSync(join(root, 'lib')).filter((name) => name.endsWith('.ts')).map((name) => join('lib', name))]
+  const sources = ['index.ts', ...readdirSync(join(root, 'lib'), { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts')).map((name) => join('lib', name))]
   const newer = sources.filter((source) => statSync(join(root, source)).mtimeMs > builtAt)
   if (newer.length > 0) throw new Error(`dist/ is older than ${newer.join(', ')}: run \`npm run build\` first (\`npm test\` does)`)
 }

@@ -1,3 +1,6 @@
+// lib/fernet/: the token format (Fernet, its keys, HKDF and PBKDF2) on WebCrypto alone. It may
+// import only its own files: no `node:` module, nothing of Fastify, nothing else of lib/, so the
+// `fastify-encrypted-session/fernet` entry runs in browsers and workers (test/layout.test.ts).
 // Fernet (https://github.com/fernet/spec) on WebCrypto alone, with the semantics of Python's
 // cryptography.fernet. No Node-only API is used here, so this module runs unchanged in
 // browsers, Deno, Bun and workers.

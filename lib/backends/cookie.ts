@@ -3,8 +3,8 @@
 // write. Verified tokens are remembered, so a returning cookie costs no cryptography.
 import { LRUCache } from 'lru-cache'
 import { type LifetimeRules, type SessionBackend, type SessionFailure, SessionTooLarge, lifetimeProblem, openText, parseSessionJson } from './backend.js'
-import { Fernet, MultiFernet, ageProblem, tokenTextLength } from './fernet.js'
-import { type SaveAction, Session, type SessionRecord, type SessionSettings } from './session.js'
+import { Fernet, MultiFernet, ageProblem, tokenTextLength } from '../fernet/fernet.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings } from '../session.js'
 
 export interface CookieBackendOptions {
   /** Raw keys; the first encrypts. */

@@ -1,8 +1,11 @@
+// lib/stores/: the session stores (MemoryStore, RedisStore, the express-session adapter). They
+// keep opaque records by id and know nothing of sessions' meaning: nothing of backends/ (nor of
+// Fastify) is imported here. A store is usable, and testable, on its own.
 // What a session store provides. The plugin's store backend needs one atomic operation that
 // express-session's interface lacks: write only if the record is still the version that was
 // read. With it, two requests that change different keys of one session both survive, on any
 // number of servers. MemoryStore and RedisStore implement it; express-session stores are
-// adapted (lib/express-store.ts) with the weaker guarantee the README states.
+// adapted (express.ts) with the weaker guarantee the README states.
 
 /** A stored session: its data (a Fernet token, or JSON text) and a version that every write raises. */
 export interface StoredSession {

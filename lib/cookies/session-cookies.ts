@@ -1,3 +1,6 @@
+// lib/cookies/: how a token sits in cookies (one cookie, or chunks) and is read back. It may
+// import its own files and small header helpers; nothing of backends/ or stores/, which sit above
+// and beside it.
 // How a session's token is laid out in cookies and written to a reply: one plain cookie when it
 // fits, chunks otherwise, every stale piece cleared, and nothing a shared cache could hand to
 // another user.

@@ -1,9 +1,12 @@
+// lib/backends/: where a session lives (in the cookie, or in a store) behind one interface, the
+// one index.ts's hooks use. It may import fernet/, stores/'s interface and session.ts; nothing of
+// Fastify, so a backend can be driven without a server.
 // What the plugin's hooks need of a backend: the cookie backend keeps the session in the cookie
-// (lib/cookie-backend.ts), the store backend keeps it in a store with only a token of its id in
-// the cookie (lib/store-backend.ts). The hooks in index.ts are the same for both.
+// (cookie.ts), the store backend keeps it in a store with only a token of its id in
+// the cookie (store.ts). The hooks in index.ts are the same for both.
 import secureJson from 'secure-json-parse'
-import type { DecryptOptions, FernetBase, InvalidTokenReason } from './fernet.js'
-import { type SaveAction, type Session, type SessionRecord, type SessionSettings, lifetimeOf } from './session.js'
+import type { DecryptOptions, FernetBase, InvalidTokenReason } from '../fernet/fernet.js'
+import { type SaveAction, type Session, type SessionRecord, type SessionSettings, lifetimeOf } from '../session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
 export type SessionFailure =

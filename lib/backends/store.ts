@@ -5,12 +5,12 @@
 // wrote meanwhile, so that concurrent requests changing different keys both survive.
 import { LRUCache } from 'lru-cache'
 import { type CookieUpdate, type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
-import { CACHE_BYTES_PER_ENTRY } from './cookie-backend.js'
-import { base64 } from './base64.js'
-import { Fernet, MultiFernet, ageProblem } from './fernet.js'
-import { hkdf } from './hkdf.js'
-import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from './session.js'
-import type { SessionStore, StoredSession } from './store.js'
+import { CACHE_BYTES_PER_ENTRY } from './cookie.js'
+import { base64 } from '../fernet/base64.js'
+import { Fernet, MultiFernet, ageProblem } from '../fernet/fernet.js'
+import { hkdf } from '../fernet/hkdf.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from '../session.js'
+import type { SessionStore, StoredSession } from '../stores/store.js'
 
 export interface StoreBackendOptions {
   /** Raw keys; the first encrypts. */
