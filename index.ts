@@ -150,9 +150,9 @@ async function answered (reply: FastifyReply, respond: () => Promise<unknown>): 
 }
 
 /** The session in the cookie, or with the store option in a store: the one choice of mode. */
-function backendOf (config: ResolvedOptions): SessionBackend {
+function backendOf (config: ResolvedOptions, cookies: SessionCookies): SessionBackend {
   const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: config.settings, cacheSize: config.cacheSize }
-  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize })
+  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize, maxTokenLength: cookies.maxReadLength })
   return new StoreBackend({ ...common, ...config.store })
 }
 
@@ -177,7 +177,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     maxTtl: config.maxTtl,
     serialize: fastify.serializeCookie
   })
-  const backend = backendOf(config)
+  const backend = backendOf(config, cookies)
   registry.set(sessionName, { backend, cookies })
   const rules: SaveRules = {
     rolling: config.rolling,
