@@ -194,7 +194,7 @@ t.test('the demo in Chromium', { skip }, async (t) => {
 })
 
 t.test('the Fernet core runs on the browser\'s WebCrypto', { skip }, async (t) => {
-  t.ok(existsSync(join(LIB, 'fernet.js')), 'dist/esm/lib/fernet/fernet.js is built (npm test builds it)')
+  t.ok(existsSync(join(LIB, 'public.js')), 'dist/esm/lib/fernet/public.js, the ./fernet entry, is built (npm test builds it)')
   const page = await context.newPage()
   t.teardown(() => page.close())
   await page.goto(`${origin(modules)}/`)
@@ -211,7 +211,7 @@ t.test('the Fernet core runs on the browser\'s WebCrypto', { skip }, async (t) =
     invalid: invalidCases.map((c) => ({ token: c.token, secret: c.secret, now: unixSeconds(c.now), ttl: c.ttl_sec ?? 0, desc: c.desc ?? '' }))
   }
   const result = await page.evaluate(async (args) => {
-    const url = '/lib/fernet.js'
+    const url = '/lib/public.js'
     const { Fernet, MultiFernet, InvalidToken, deriveKey } = await import(url)
     const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
     const fernet = new Fernet(args.key)

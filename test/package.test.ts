@@ -35,6 +35,19 @@ t.test('import and require give the same API', async (t) => {
   t.equal(typeof subpath.deriveKey, 'function')
 })
 
+t.test('the ./fernet subpath exports the documented API and nothing else', async (t) => {
+  const documented = ['DEFAULT_MAX_TOKEN_LENGTH', 'Fernet', 'FernetBase', 'InvalidToken', 'MAX_CLOCK_SKEW', 'MultiFernet', 'deriveKey']
+  const esm = await import('fastify-encrypted-session/fernet')
+  const cjs = require('fastify-encrypted-session/fernet') as typeof esm
+  t.same(Object.keys(esm).filter((name) => name !== 'module.exports').sort(), documented, 'import')
+  t.same(Object.keys(cjs).sort(), documented, 'require')
+  for (const internal of ['openToken', 'verifyToken', 'encryptFromParts', 'nowSeconds', 'ageProblem', 'keyBytes', 'tokenTextLength']) {
+    t.notOk(internal in esm || internal in cjs, `${internal} is not exported`)
+  }
+  const root = await import('fastify-encrypted-session')
+  for (const name of documented) t.equal((root as Record<string, unknown>)[name], (esm as Record<string, unknown>)[name], `${name} is the root's`)
+})
+
 t.test('the ./fernet subpath loads nothing of Fastify', async (t) => {
   const { execFileSync } = await import('node:child_process')
   // A clean environment: tap's own loader hooks would otherwise show up in the cache.
