@@ -83,6 +83,27 @@ t.test('the runnable markers', async (t) => {
   t.same(runnableBlocks('<!-- runnable: a -->\ntext\n<!-- runnable b -->\n```sh\nx\n```\n').problems.length, 2, 'the check finds a stray and a malformed marker')
 })
 
+/** The README's section under a `## ` heading, up to the next one. */
+function section (heading: string): string {
+  const start = readme.indexOf(`\n## ${heading}\n`)
+  if (start === -1) throw new Error(`README.md has no section ${heading}`)
+  const end = readme.indexOf('\n## ', start + 1)
+  return readme.slice(start, end === -1 ? undefined : end)
+}
+
+t.test('the quick start installs what it imports, and says what it needs', async (t) => {
+  const quickStart = section('Quick start')
+  const installed = new Set([...quickStart.matchAll(/^npm install ([^\n#]+)/gm)].flatMap((match) => (match[1] as string).trim().split(/\s+/)))
+  const imported = [...quickStart.matchAll(/^import .* from '([^']+)'$/gm)].map((match) => match[1] as string)
+  t.ok(imported.includes('redis'), 'the Redis snippet imports redis')
+  for (const name of new Set(imported)) {
+    const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : (name.split('/')[0] as string)
+    t.ok(installed.has(pkg), `${name}: its package (${pkg}) has an npm install line in the quick start`)
+  }
+  t.match(quickStart, /Fastify 5/, 'the Fastify it needs')
+  t.match(quickStart, /EBADENGINE/, 'the warning npm prints on Node 20, explained where it is first seen')
+})
+
 interface Cookie { name: string, value: string, attributes: string[] }
 
 function cookies (response: Response): Cookie[] {
@@ -148,7 +169,10 @@ t.test('the README, pasted', async (t) => {
       '  command npm install --prefer-offline --no-audit --no-fund "${args[@]}"',
       '}'
     ].join('\n')
-    await run('bash', ['-c', `${shim}\n${install.code}\nprintf '%s' "$SESSION_KEY" > ../session-key`], { cwd: project, timeout: 120_000 })
+    const output = await run('bash', ['-c', `${shim}\n${install.code}\nprintf '%s' "$SESSION_KEY" > ../session-key`], { cwd: project, timeout: 120_000 })
+    for (const warning of new Set(`${output.stdout}\n${output.stderr}`.match(/\bE[A-Z]{4,}\b/g) ?? [])) {
+      t.match(section('Quick start'), warning, `npm printed ${warning}: the quick start explains it`)
+    }
     const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { type?: string, dependencies?: Record<string, string> }
     t.equal(manifest.type, 'commonjs', 'a CommonJS project, as npm init -y makes it')
     t.match(manifest.dependencies?.['fastify-encrypted-session'], /^file:.*\.tgz$/, 'the package came from the tarball')
