@@ -1,7 +1,7 @@
 // Registration options: checked once, with errors that name the option and never echo a key.
 import { base64 } from './fernet/base64.js'
 import { bytesOf } from './fernet/bytes.js'
-import { DEFAULT_ITERATIONS, deriveKey } from './fernet/derive-key.js'
+import { DEFAULT_ITERATIONS, MIN_PASSPHRASE_BYTES, deriveKey } from './fernet/derive-key.js'
 import { keyBytes } from './fernet/fernet.js'
 import { hkdf } from './fernet/hkdf.js'
 import type { CookieOverrides, SessionSettings } from './session.js'
@@ -84,7 +84,7 @@ export const DEFAULT_MAX_SESSION_SIZE = 4_000
 export const DEFAULT_CACHE_SIZE = 10_000
 export const DEFAULT_STORE_TIMEOUT = 2_000
 /** secure-session's floor for a passphrase, and ours: shorter ones are guessable. */
-export const MIN_SECRET_BYTES = 32
+export const MIN_SECRET_BYTES = MIN_PASSPHRASE_BYTES
 // The smallest bound that still holds a session of a few small values.
 const MIN_MAX_SESSION_SIZE = 1024
 /** The registration whose cookie stays plain Fernet under the key, as Python reads and writes it. */
