@@ -1,12 +1,12 @@
 // The Fastify plugin: wires a session backend into onRequest and onSend. Session logic lives in
 // lib/session.ts, the backends in lib/backends/, the cookie layout in lib/cookies/ and the token
 // format in lib/fernet/; the stores in lib/stores/.
-import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib/backends/backend.js'
 import { CookieBackend } from './lib/backends/cookie.js'
 import { type CookieJar, cookieNamesClash } from './lib/cookies/cookie-chunks.js'
+import { ensureCookiePlugin } from './lib/cookies/cookie-plugin.js'
 import { nowSeconds } from './lib/fernet/fernet.js'
 import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
 import { SessionCookies } from './lib/cookies/session-cookies.js'
@@ -161,7 +161,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   const { sessionName, cookieName } = config
   // Signed cookies (reply.setCookie(..., { signed: true })) work as with secure-session, under
   // secrets derived from the session key; an app that registered @fastify/cookie keeps its own.
-  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie, { secret: config.cookieSecrets })
+  await ensureCookiePlugin(fastify, config.cookieSecrets)
   decorateOnce(fastify, sessionName)
   const registry = registryOf(fastify)
   if (registry.has(sessionName)) throw new TypeError(`fastify-encrypted-session: a session named "${sessionName}" is already registered; give the second one another sessionName`)
