@@ -11,7 +11,7 @@ import { nowSeconds } from './lib/fernet/fernet.js'
 import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
 import { SessionCookies } from './lib/cookies/session-cookies.js'
 import { StoreBackend } from './lib/backends/store.js'
-import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
+import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, type ShadowedKeys, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet/fernet.js'
@@ -19,7 +19,7 @@ export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STOR
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, Session, TTL_KEY }
-export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
+export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser, ShadowedKeys } from './lib/session.js'
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'
@@ -29,8 +29,13 @@ export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from '.
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
 export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 
-/** request.session: the Session, with the data keys SessionData names also as properties. */
-export type RequestSession = Session<SessionData> & import('./lib/session.js').SessionProperties<SessionData>
+/**
+ * request.session: the Session, with the data keys SessionData names also as properties. A key
+ * that a Session member shadows (`user` is the logged-in user) makes it a type error naming it.
+ */
+export type RequestSession = [ShadowedKeys<SessionData>] extends [never]
+  ? Session<SessionData> & import('./lib/session.js').SessionProperties<SessionData>
+  : { 'fastify-encrypted-session: SessionData declares keys that Session members shadow (session.user is the logged-in user, typed by current_user); rename them': ShadowedKeys<SessionData> }
 
 // The augmentation names only exported aliases and fastify's own interfaces: TypeScript drops an
 // import used nowhere but inside `declare module`, and the emitted .d.ts then fails to compile.
