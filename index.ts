@@ -1,17 +1,17 @@
 // The Fastify plugin: wires a session backend into onRequest and onSend. Session logic lives in
 // lib/session.ts, the backends in lib/backends/, the cookie layout in lib/cookies/ and the token
 // format in lib/fernet/; the stores in lib/stores/.
-import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib/backends/backend.js'
 import { CookieBackend } from './lib/backends/cookie.js'
 import { type CookieJar, cookieNamesClash } from './lib/cookies/cookie-chunks.js'
+import { ensureCookiePlugin } from './lib/cookies/cookie-plugin.js'
 import { nowSeconds } from './lib/fernet/fernet.js'
 import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
 import { SessionCookies } from './lib/cookies/session-cookies.js'
 import { StoreBackend } from './lib/backends/store.js'
-import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
+import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, type ShadowedKeys, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet/fernet.js'
@@ -19,7 +19,7 @@ export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STOR
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, Session, TTL_KEY }
-export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
+export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser, ShadowedKeys } from './lib/session.js'
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'
@@ -29,8 +29,13 @@ export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from '.
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
 export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 
-/** request.session: the Session, with the data keys SessionData names also as properties. */
-export type RequestSession = Session<SessionData> & import('./lib/session.js').SessionProperties<SessionData>
+/**
+ * request.session: the Session, with the data keys SessionData names also as properties. A key
+ * that a Session member shadows (`user` is the logged-in user) makes it a type error naming it.
+ */
+export type RequestSession = [ShadowedKeys<SessionData>] extends [never]
+  ? Session<SessionData> & import('./lib/session.js').SessionProperties<SessionData>
+  : { 'fastify-encrypted-session: SessionData declares keys that Session members shadow (session.user is the logged-in user, typed by current_user); rename them': ShadowedKeys<SessionData> }
 
 // The augmentation names only exported aliases and fastify's own interfaces: TypeScript drops an
 // import used nowhere but inside `declare module`, and the emitted .d.ts then fails to compile.
@@ -150,9 +155,9 @@ async function answered (reply: FastifyReply, respond: () => Promise<unknown>): 
 }
 
 /** The session in the cookie, or with the store option in a store: the one choice of mode. */
-function backendOf (config: ResolvedOptions): SessionBackend {
+function backendOf (config: ResolvedOptions, cookies: SessionCookies): SessionBackend {
   const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: config.settings, cacheSize: config.cacheSize }
-  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize })
+  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize, maxTokenLength: cookies.maxReadLength })
   return new StoreBackend({ ...common, ...config.store })
 }
 
@@ -161,7 +166,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   const { sessionName, cookieName } = config
   // Signed cookies (reply.setCookie(..., { signed: true })) work as with secure-session, under
   // secrets derived from the session key; an app that registered @fastify/cookie keeps its own.
-  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie, { secret: config.cookieSecrets })
+  await ensureCookiePlugin(fastify, config.cookieSecrets)
   decorateOnce(fastify, sessionName)
   const registry = registryOf(fastify)
   if (registry.has(sessionName)) throw new TypeError(`fastify-encrypted-session: a session named "${sessionName}" is already registered; give the second one another sessionName`)
@@ -177,7 +182,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     maxTtl: config.maxTtl,
     serialize: fastify.serializeCookie
   })
-  const backend = backendOf(config)
+  const backend = backendOf(config, cookies)
   registry.set(sessionName, { backend, cookies })
   const rules: SaveRules = {
     rolling: config.rolling,

@@ -35,7 +35,8 @@ export const USAGE = `Usage: fastify-encrypted-session keygen [--derive [--salt 
                     At a terminal it asks for the passphrase (not shown as you type it) and,
                     unless --salt is given, for the salt; Enter ends each answer. From a pipe
                     or file it reads the passphrase from the first line of standard input and
-                    the salt from the second (unless --salt is given).
+                    the salt from the second (unless --salt is given). The passphrase must be
+                    at least 32 bytes, as for the plugin's secret option.
   --salt SALT       The salt for --derive, at least 16 bytes. --salt=SALT works too, and is
                     how to give a salt that starts with "-".
   --iterations N    PBKDF2 rounds for --derive (default ${DEFAULT_ITERATIONS.toLocaleString('en')}); use the server's.

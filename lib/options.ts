@@ -1,7 +1,7 @@
 // Registration options: checked once, with errors that name the option and never echo a key.
 import { base64 } from './fernet/base64.js'
 import { bytesOf } from './fernet/bytes.js'
-import { DEFAULT_ITERATIONS, deriveKey } from './fernet/derive-key.js'
+import { DEFAULT_ITERATIONS, MIN_PASSPHRASE_BYTES, deriveKey } from './fernet/derive-key.js'
 import { keyBytes } from './fernet/fernet.js'
 import { hkdf } from './fernet/hkdf.js'
 import type { CookieOverrides, SessionSettings } from './session.js'
@@ -84,7 +84,13 @@ export const DEFAULT_MAX_SESSION_SIZE = 4_000
 export const DEFAULT_CACHE_SIZE = 10_000
 export const DEFAULT_STORE_TIMEOUT = 2_000
 /** secure-session's floor for a passphrase, and ours: shorter ones are guessable. */
-export const MIN_SECRET_BYTES = 32
+export const MIN_SECRET_BYTES = MIN_PASSPHRASE_BYTES
+/**
+ * The longest ttl and maxTtl: 400 days, the most a browser keeps a cookie (RFC 6265bis; Chrome
+ * caps Max-Age there). More is never what was meant, and most often milliseconds, a
+ * @fastify/session habit: 86_400_000 would be 1,000 days.
+ */
+export const MAX_LIFETIME = 400 * 86_400
 // The smallest bound that still holds a session of a few small values.
 const MIN_MAX_SESSION_SIZE = 1024
 /** The registration whose cookie stays plain Fernet under the key, as Python reads and writes it. */
@@ -153,6 +159,15 @@ function positiveWhole (value: unknown, name: string, unit = 'seconds'): number 
     throw optionError(`${name} must be a whole number of ${unit}, 1 or more`)
   }
   return value as number
+}
+
+/** A cookie's lifetime in seconds, refused past what a browser keeps, with the likely slip named. */
+function lifetime (value: unknown, name: string): number {
+  const seconds = positiveWhole(value, name)
+  if (seconds > MAX_LIFETIME) {
+    throw optionError(`${name} is in seconds: ${seconds} is ${Math.round(seconds / 86_400)} days, more than the 400 days (${MAX_LIFETIME}) a browser keeps a cookie; ${seconds} milliseconds would be ${name}: ${Math.round(seconds / 1000)}`)
+  }
+  return seconds
 }
 
 function keyList (key: EncryptedSessionOptions['key']): KeyMaterial[] {
@@ -269,8 +284,8 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
     throw optionError('cookieName must be a valid cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
   }
-  const ttl = positiveWhole(options.ttl ?? DEFAULT_TTL, 'ttl')
-  const maxTtl = positiveWhole(options.maxTtl ?? ttl, 'maxTtl')
+  const ttl = lifetime(options.ttl ?? DEFAULT_TTL, 'ttl')
+  const maxTtl = lifetime(options.maxTtl ?? ttl, 'maxTtl')
   if (maxTtl < ttl) throw optionError('maxTtl must be at least ttl: it bounds how long a session may choose to live')
   const rolling = options.rolling ?? true
   if (typeof rolling !== 'boolean') {

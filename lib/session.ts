@@ -8,7 +8,7 @@ export type SessionRecord = Record<string, unknown>
  * The shape of session data. Augment it to type `session.get()` and `session.set()`:
  *
  *     declare module 'fastify-encrypted-session' {
- *       interface SessionData { visits: number, user?: { name: string } }
+ *       interface SessionData { visits: number, profile?: { name: string } }
  *     }
  */
 export interface SessionData {
@@ -86,6 +86,15 @@ export type SessionUser<Data> = 'current_user' extends keyof Data ? Data['curren
 export type SessionProperties<Data extends object> = {
   [Key in keyof Data as string extends Key ? never : Key extends keyof Session<Data> ? never : Key]?: Data[Key]
 }
+
+/** The keys an augmented SessionData declares, its default index signature left out. */
+type DeclaredKeys<Data> = keyof { [Key in keyof Data as string extends Key ? never : number extends Key ? never : Key]: 0 }
+
+/**
+ * SessionData keys that a member of the Session (user, get, data, ...) shadows: `session.user`
+ * is the logged-in user, never a data key named `user`.
+ */
+export type ShadowedKeys<Data extends object> = Extract<DeclaredKeys<Data>, keyof Session<Data>>
 
 /** What to do with the cookie once the reply is ready. */
 export type SaveDecision =

@@ -8,7 +8,7 @@ import { Fernet } from '../lib/fernet/fernet.js'
 import { PYTHON, pythonMissing } from './helpers/python.js'
 
 const SALT = 'sixteen bytes salt'
-const PASSPHRASE = 'correct horse battery staple'
+const PASSPHRASE = 'correct horse battery staple, twice over'
 const derived = async (passphrase: string, salt: string, iterations: number): Promise<string> =>
   `${await deriveKey(passphrase, salt, { iterations })}\n`
 
@@ -89,9 +89,9 @@ t.test('options in any order, as --name VALUE or --name=VALUE', async (t) => {
   const dashed = piped([`${PASSPHRASE}\n`])
   t.equal(await main(['keygen', '--derive', `--salt=-${SALT}`, '--iterations=1000'], dashed), 0)
   t.equal(dashed.stdout, await derived(PASSPHRASE, `-${SALT}`, 1000))
-  const defaults = piped([`p\n${SALT}`])
+  const defaults = piped([`${'p'.repeat(32)}\n${SALT}`])
   t.equal(await main(['keygen', '--derive'], defaults), 0)
-  t.equal(defaults.stdout, await derived('p', SALT, 600_000), '600,000 iterations by default')
+  t.equal(defaults.stdout, await derived('p'.repeat(32), SALT, 600_000), '600,000 iterations by default')
 })
 
 t.test('piped input: the passphrase is the first line, the salt the second', async (t) => {
@@ -115,17 +115,17 @@ t.test('piped input: the passphrase is the first line, the salt the second', asy
   t.ok(oneLine.released)
 
   // A character split between two reads is decoded whole.
-  const bytes = new TextEncoder().encode('pässwörd\n')
+  const bytes = new TextEncoder().encode(`${'pässwörd'.repeat(4)}\n`)
   const split = piped([bytes.subarray(0, 2), bytes.subarray(2)])
   t.equal(await main(['keygen', '--derive', '--salt', SALT, '--iterations', '1000'], split), 0)
-  t.equal(split.stdout, await derived('pässwörd', SALT, 1000))
+  t.equal(split.stdout, await derived('pässwörd'.repeat(4), SALT, 1000))
 })
 
 t.test('piped input that cannot make a key', async (t) => {
-  const shortSalt = piped(['p\nshort\n'])
+  const shortSalt = piped([`${PASSPHRASE}\nshort\n`])
   t.equal(await main(['keygen', '--derive'], shortSalt), 1)
   t.match(shortSalt.stderr, /salt must be at least 16 bytes/)
-  const noSalt = piped(['p'])
+  const noSalt = piped([PASSPHRASE])
   t.equal(await main(['keygen', '--derive'], noSalt), 1, 'no salt at all')
   t.match(noSalt.stderr, /salt must be at least 16 bytes/)
   const emptySalt = piped([`${PASSPHRASE}\n`])
@@ -305,14 +305,14 @@ t.test('at a real terminal: prompts, no echo, Enter ends each answer', { skip: n
 })
 
 t.test('at a real terminal with --salt: one prompt, and line editing works', { skip: noPty ?? false }, async (t) => {
-  // 'X' then Backspace (DEL, as terminals send it): the passphrase is 'horse'.
-  const run = atTerminal(['keygen', `--salt=${SALT}`, '--derive', '--iterations=1000'], [['Passphrase: ', 'horsX\x7fe\r']])
+  // 'X' then Backspace (DEL, as terminals send it): the passphrase ends in 'horse'.
+  const run = atTerminal(['keygen', `--salt=${SALT}`, '--derive', '--iterations=1000'], [['Passphrase: ', 'a passphrase of 32+ bytes: horsX\x7fe\r']])
   t.equal(run.failure, null)
   t.equal(run.timedOut, false)
   t.equal(run.status, 0, run.output)
   t.notMatch(run.output, /Salt: /, 'no salt prompt')
   t.notMatch(run.output, /hors/)
-  t.equal(keyIn(run.output), await deriveKey('horse', SALT, { iterations: 1000 }))
+  t.equal(keyIn(run.output), await deriveKey('a passphrase of 32+ bytes: horse', SALT, { iterations: 1000 }))
 })
 
 t.test('at a real terminal: Ctrl-C aborts and gives the terminal back', { skip: noPty ?? false }, async (t) => {
@@ -324,4 +324,15 @@ t.test('at a real terminal: Ctrl-C aborts and gives the terminal back', { skip: 
   t.notMatch(run.output, /half typed/)
   t.equal(keyIn(run.output), undefined, 'no key')
   t.same(run.modeAfter, { echo: true, icanon: true })
+})
+
+t.test('--derive refuses a passphrase the secret option would refuse (under 32 bytes)', async (t) => {
+  const short = piped(['hunter2\n', `${SALT}\n`])
+  t.equal(await main(['keygen', '--derive', '--iterations', '1000'], short), 1)
+  t.equal(short.stdout, '', 'no key printed')
+  t.match(short.stderr, /^keygen --derive: passphrase must be at least 32 bytes \(it is 7\)/)
+  t.notMatch(short.stderr, /hunter2/, 'the passphrase is not repeated')
+  const enough = piped([`${'p'.repeat(32)}\n${SALT}\n`])
+  t.equal(await main(['keygen', '--derive', '--iterations', '1000'], enough), 0, '32 bytes are enough')
+  t.equal(enough.stdout, await derived('p'.repeat(32), SALT, 1000))
 })

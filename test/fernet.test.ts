@@ -321,15 +321,18 @@ t.test('MultiFernet', async (t) => {
 
 t.test('deriveKey', async (t) => {
   const salt = 'sixteen byte salt'
-  const key = await deriveKey('correct horse', salt, { iterations: 1000 })
-  const expected = pbkdf2Sync('correct horse', salt, 1000, 32, 'sha256').toString('base64url') + '='
+  const key = await deriveKey('correct horse battery staple, twice over', salt, { iterations: 1000 })
+  const expected = pbkdf2Sync('correct horse battery staple, twice over', salt, 1000, 32, 'sha256').toString('base64url') + '='
   t.equal(key, expected, 'PBKDF2-HMAC-SHA256, as node:crypto computes it')
   t.ok(new Fernet(key), 'a usable Fernet key')
-  t.equal(await deriveKey(new TextEncoder().encode('correct horse'), new TextEncoder().encode(salt), { iterations: 1000 }), key, 'bytes and text alike')
-  t.equal(await deriveKey('correct horse', salt), pbkdf2Sync('correct horse', salt, 600_000, 32, 'sha256').toString('base64url') + '=', '600,000 iterations by default')
+  t.equal(await deriveKey(new TextEncoder().encode('correct horse battery staple, twice over'), new TextEncoder().encode(salt), { iterations: 1000 }), key, 'bytes and text alike')
+  t.equal(await deriveKey('correct horse battery staple, twice over', salt), pbkdf2Sync('correct horse battery staple, twice over', salt, 600_000, 32, 'sha256').toString('base64url') + '=', '600,000 iterations by default')
 
-  await t.rejects(deriveKey('', salt), { message: /passphrase must not be empty/ })
-  await t.rejects(deriveKey('p', 'short'), { message: /at least 16 bytes/ })
-  await t.rejects(deriveKey('p', salt, { iterations: 0 }), { message: /iterations/ })
+  await t.rejects(deriveKey('', salt), { message: /passphrase must be at least 32 bytes \(it is 0\)/ })
+  await t.rejects(deriveKey('hunter', salt), { message: /passphrase must be at least 32 bytes \(it is 6\); a generated key/ }, 'the floor of the secret option')
+  await t.rejects(deriveKey(new Uint8Array(31), salt), { message: /at least 32 bytes/ }, 'bytes too')
+  await t.resolves(deriveKey('p'.repeat(32), salt, { iterations: 1 }), '32 bytes are enough')
+  await t.rejects(deriveKey('p'.repeat(32), 'short'), { message: /at least 16 bytes/ })
+  await t.rejects(deriveKey('p'.repeat(32), salt, { iterations: 0 }), { message: /iterations/ })
   await t.rejects(deriveKey(42 as unknown as string, salt), { message: /passphrase must be a string/ })
 })

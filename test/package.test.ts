@@ -35,6 +35,33 @@ t.test('import and require give the same API', async (t) => {
   t.equal(typeof subpath.deriveKey, 'function')
 })
 
+t.test('the ./fernet subpath exports the documented API and nothing else', async (t) => {
+  const documented = ['DEFAULT_MAX_TOKEN_LENGTH', 'Fernet', 'FernetBase', 'InvalidToken', 'MAX_CLOCK_SKEW', 'MultiFernet', 'deriveKey']
+  const esm = await import('fastify-encrypted-session/fernet')
+  const cjs = require('fastify-encrypted-session/fernet') as typeof esm
+  t.same(Object.keys(esm).filter((name) => name !== 'module.exports').sort(), documented, 'import')
+  t.same(Object.keys(cjs).sort(), documented, 'require')
+  for (const internal of ['openToken', 'verifyToken', 'encryptFromParts', 'nowSeconds', 'ageProblem', 'keyBytes', 'tokenTextLength']) {
+    t.notOk(internal in esm || internal in cjs, `${internal} is not exported`)
+  }
+  const root = await import('fastify-encrypted-session')
+  for (const name of documented) t.equal((root as Record<string, unknown>)[name], (esm as Record<string, unknown>)[name], `${name} is the root's`)
+})
+
+t.test('Fastify 5 is a peer dependency: the app\'s own Fastify is used', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, string> | undefined>
+  t.equal(manifest.peerDependencies?.fastify, '^5.0.0', 'peerDependencies: fastify ^5')
+  t.notOk(manifest.dependencies?.fastify, 'and not a dependency, which would install a second Fastify')
+  t.match((require('fastify/package.json') as { version: string }).version, /^5\./, 'the Fastify the tests run is a 5')
+  const { default: Fastify } = await import('fastify')
+  const app = Fastify()
+  // What a Fastify outside ^5 meets: fastify-plugin's check, with the same range.
+  Object.defineProperty(app, 'version', { value: '4.29.0' })
+  const { default: encryptedSession } = await import('fastify-encrypted-session')
+  await t.rejects(async () => { await app.register(encryptedSession, { key: (await import('fastify-encrypted-session/fernet')).Fernet.generateKey() }).ready() }, /expected '5\.x' fastify version/, 'registering on Fastify 4 fails at once, naming the version')
+})
+
 t.test('the ./fernet subpath loads nothing of Fastify', async (t) => {
   const { execFileSync } = await import('node:child_process')
   // A clean environment: tap's own loader hooks would otherwise show up in the cache.

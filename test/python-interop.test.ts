@@ -73,8 +73,8 @@ t.test('keys made on either side', { skip }, async (t) => {
   t.equal(new TextDecoder().decode(await new Fernet(standardKey).decrypt(standard?.token as string)), 'standard', 'a standard-base64 key works on both sides')
 
   const salt = 'an application salt'
-  const derived = await deriveKey('correct horse battery staple', salt, { iterations: 10_000 })
-  const [python] = runFernetTool<Answer>([{ op: 'derive_key', keys: [nodeKey], passphrase: 'correct horse battery staple', salt, iterations: 10_000 }])
+  const derived = await deriveKey('correct horse battery staple, twice over', salt, { iterations: 10_000 })
+  const [python] = runFernetTool<Answer>([{ op: 'derive_key', keys: [nodeKey], passphrase: 'correct horse battery staple, twice over', salt, iterations: 10_000 }])
   t.equal(derived, python?.key, 'deriveKey equals Python PBKDF2HMAC(SHA256) for the same passphrase, salt and rounds')
 })
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Fernet } from 'fastify-encrypted-session/fernet'
 import { packTarball, packageVersion, root, run, startServer, userEnv, waitForOutput } from './helpers/packed.js'
-import { PYTHON, pythonMissing } from './helpers/python.js'
+import { PYTHON, pythonMissing, seedArchive, unpackSeedLibrary } from './helpers/python.js'
 
 // tap's default is 30 s a file; npm install on a loaded machine can take that alone. A bound only.
 t.setTimeout(180_000)
@@ -53,7 +53,8 @@ const RUNNERS: Record<string, string> = {
   'quick-start-run': 'sh',
   'quick-start-curl': 'sh',
   keys: 'sh',
-  'flask-recipe': 'python'
+  'flask-recipe': 'python',
+  'flask-seed-safe': 'python'
 }
 
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
@@ -80,6 +81,27 @@ t.test('the runnable markers', async (t) => {
     if (RUNNERS[b.name] !== undefined) t.equal(b.lang, RUNNERS[b.name], `${b.name} (README.md:${b.line}) is a ${RUNNERS[b.name] as string} block`)
   }
   t.same(runnableBlocks('<!-- runnable: a -->\ntext\n<!-- runnable b -->\n```sh\nx\n```\n').problems.length, 2, 'the check finds a stray and a malformed marker')
+})
+
+/** The README's section under a `## ` heading, up to the next one. */
+function section (heading: string): string {
+  const start = readme.indexOf(`\n## ${heading}\n`)
+  if (start === -1) throw new Error(`README.md has no section ${heading}`)
+  const end = readme.indexOf('\n## ', start + 1)
+  return readme.slice(start, end === -1 ? undefined : end)
+}
+
+t.test('the quick start installs what it imports, and says what it needs', async (t) => {
+  const quickStart = section('Quick start')
+  const installed = new Set([...quickStart.matchAll(/^npm install ([^\n#]+)/gm)].flatMap((match) => (match[1] as string).trim().split(/\s+/)))
+  const imported = [...quickStart.matchAll(/^import .* from '([^']+)'$/gm)].map((match) => match[1] as string)
+  t.ok(imported.includes('redis'), 'the Redis snippet imports redis')
+  for (const name of new Set(imported)) {
+    const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : (name.split('/')[0] as string)
+    t.ok(installed.has(pkg), `${name}: its package (${pkg}) has an npm install line in the quick start`)
+  }
+  t.match(quickStart, /Fastify 5/, 'the Fastify it needs')
+  t.match(quickStart, /EBADENGINE/, 'the warning npm prints on Node 20, explained where it is first seen')
 })
 
 interface Cookie { name: string, value: string, attributes: string[] }
@@ -118,7 +140,8 @@ t.test('the README, pasted', async (t) => {
   const noFlask = pythonMissing(['cryptography', 'flask'])
   const noCurl = spawnSync('curl', ['--version']).error === undefined ? undefined : 'curl is not installed'
   if (noCurl !== undefined && process.env.REQUIRE_CURL === '1') throw new Error(`REQUIRE_CURL=1 but ${noCurl}`)
-  for (const [name, reason] of [['keys', noPython], ['flask-recipe', noFlask], ['quick-start-curl', noCurl]] as const) {
+  const noSeed = noFlask ?? seedArchive().missing
+  for (const [name, reason] of [['keys', noPython], ['flask-recipe', noFlask], ['flask-seed-safe', noSeed], ['quick-start-curl', noCurl]] as const) {
     if (reason !== undefined) outcome.set(name, `skipped: ${reason}`)
   }
 
@@ -146,7 +169,10 @@ t.test('the README, pasted', async (t) => {
       '  command npm install --prefer-offline --no-audit --no-fund "${args[@]}"',
       '}'
     ].join('\n')
-    await run('bash', ['-c', `${shim}\n${install.code}\nprintf '%s' "$SESSION_KEY" > ../session-key`], { cwd: project, timeout: 120_000 })
+    const output = await run('bash', ['-c', `${shim}\n${install.code}\nprintf '%s' "$SESSION_KEY" > ../session-key`], { cwd: project, timeout: 120_000 })
+    for (const warning of new Set(`${output.stdout}\n${output.stderr}`.match(/\bE[A-Z]{4,}\b/g) ?? [])) {
+      t.match(section('Quick start'), warning, `npm printed ${warning}: the quick start explains it`)
+    }
     const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { type?: string, dependencies?: Record<string, string> }
     t.equal(manifest.type, 'commonjs', 'a CommonJS project, as npm init -y makes it')
     t.match(manifest.dependencies?.['fastify-encrypted-session'], /^file:.*\.tgz$/, 'the package came from the tarball')
@@ -248,6 +274,41 @@ t.test('the README, pasted', async (t) => {
       t.equal(cleared.cookies.length, 1, 'emptying the session sends one Set-Cookie')
       t.match(cleared.cookies[0], { name: 'session', value: '' }, 'for the session cookie, emptied')
       t.ok(cleared.cookies[0]?.attributes.some((a) => /^max-age=0$/i.test(a) || /^expires=.*1970/i.test(a)), 'and expired')
+    })
+
+    await t.test('the safe interface for flask_encrypted_cookies_session', { skip: noSeed === undefined ? false : `it needs Flask and the library: ${noSeed}` }, async (t) => {
+      const { pythonPath, remove } = unpackSeedLibrary(seedArchive().archive as string)
+      t.teardown(remove)
+      const recipe = join(work, 'readme_seed_safe.py')
+      writeFileSync(recipe, block('flask-seed-safe').code)
+      // Three keys, the quick start's first: the library alone would never use the third.
+      const [second, third] = [Fernet.generateKey(), Fernet.generateKey()]
+      const server = startServer(t, PYTHON, ['-B', join(root, 'test', 'fixtures', 'readme', 'serve_recipe.py'), recipe], { cwd: work, env: userEnv({ SESSION_KEY: [key, second, third].join(','), PYTHONPATH: pythonPath }) })
+      const [, port = ''] = await waitForOutput(server, /LISTENING (\d+)/, 30_000)
+      const flask = `http://127.0.0.1:${port}`
+      const now = Math.floor(Date.now() / 1000)
+
+      const read = await get(`${flask}/peek`, fromNode)
+      t.same([read.body, read.cookies], [{ visits: 2 }, []], 'it reads the quick start\'s cookie, and leaves it')
+      for (const [what, token] of [['garbage', 'gAAAAAnot-a-token'], ['not JSON', await new Fernet(key).encrypt('not json')], ['under an unknown key', await new Fernet(Fernet.generateKey()).encrypt('{"visits": 5}')]]) {
+        const bad = await get(`${flask}/peek`, token)
+        t.same([bad.status, bad.body], [200, {}], `${what}: a fresh session, not the library's 500`)
+      }
+      const old = await get(`${flask}/peek`, await new Fernet(key).encryptAtTime('{"visits": 5}', now - 86_400 - 120))
+      t.same([old.status, old.body], [200, {}], 'older than ttl: a fresh session, as in the plugin')
+      const underThird = await get(`${flask}/peek`, await new Fernet(third).encrypt('{"visits": 6}'))
+      t.same(underThird.body, { visits: 6 }, 'the third key opens too')
+      const counted = await get(`${flask}/`, fromNode)
+      t.same(counted.body, { visits: 3 }, 'the counter goes on from the Node count')
+      const fromFlask = sessionCookie(t, counted, 'after a change')
+      t.ok(counted.cookies[0]?.attributes.some((a) => /^expires=/i.test(a)), 'with an expiry, as the plugin\'s cookie has')
+      t.same((await get(`${node}/`, fromFlask)).body, { visits: 4 }, 'which the quick start reads')
+      const due = await get(`${flask}/peek`, await new Fernet(third).encryptAtTime('{"visits": 7}', now - 86_400 / 4 - 600))
+      const renewed = sessionCookie(t, due, 'a read session past a quarter of ttl, not permanent, is renewed')
+      t.ok(await new Fernet(key).extractTimestamp(renewed) > now - 60, 'under the first key, with a new time')
+      t.same((await get(`${node}/`, renewed)).body, { visits: 8 }, 'which the quick start reads')
+      const young = await get(`${flask}/peek`, await new Fernet(key).encryptAtTime('{"visits": 9}', now - 600))
+      t.same([young.body, young.cookies], [{ visits: 9 }, []], 'a younger one is left as it is')
     })
   })
 

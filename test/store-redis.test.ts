@@ -166,3 +166,19 @@ t.test('Redis down under load: 503s with the reason, never a crash, a logout or 
   t.match(server.output(), /session store is unavailable \(get\): no answer within 300 ms/, 'the 503s were logged with their reason')
   t.notMatch(server.output(), /Unhandled|uncaught/i)
 })
+
+t.test('the default prefix is fes:, with sessions under fes:s:<id>, as the README says', { skip }, async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  t.match(readme, /`prefix`, `fes:` by default/, 'the README names the default prefix')
+  t.match(readme, /`fes:s:<session id>`/, 'and the session keys')
+  const redis = await startRedis(t)
+  const client = await connect(t, redis.url)
+  const { app } = await buildApp({ key: KEY, store: new RedisStore({ client }) }, (app) => {
+    app.get('/login', async (request) => { request.session.login({ id: 7 }); return {} })
+  })
+  await app.inject('/login')
+  const keys = await client.keys('*')
+  t.ok(keys.length > 0 && keys.every((key) => key.startsWith('fes:')), `every key under fes: (${keys.join(', ')})`)
+  t.equal(keys.filter((key) => /^fes:s:[A-Za-z0-9_-]+$/.test(key)).length, 1, 'one session, under fes:s:<id>')
+})

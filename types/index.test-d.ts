@@ -17,7 +17,7 @@ import { RedisStore } from 'fastify-encrypted-session/redis'
 declare module 'fastify-encrypted-session' {
   interface SessionData {
     visits: number
-    user: { name: string, roles: string[] }
+    profile: { name: string, roles: string[] }
     current_user: { id: number }
   }
 }
@@ -39,12 +39,12 @@ expectType<EncryptedSessionOptions>(options)
 app.get('/', async (request) => {
   const visits = (request.session.get('visits') ?? 0) + 1
   expectType<number | undefined>(request.session.get('visits'))
-  expectType<{ name: string, roles: string[] } | undefined>(request.session.get('user'))
+  expectType<{ name: string, roles: string[] } | undefined>(request.session.get('profile'))
   request.session.set('visits', visits)
   // @ts-expect-error visits is a number
   request.session.set('visits', 'many')
-  // @ts-expect-error user needs roles
-  request.session.set('user', { name: 'ada' })
+  // @ts-expect-error profile needs roles
+  request.session.set('profile', { name: 'ada' })
   request.session.set('anything', { undeclared: true })
   expectType<boolean>(request.session.has('visits'))
   expectType<boolean>(request.session.changed)

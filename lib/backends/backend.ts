@@ -4,8 +4,8 @@
 // What the plugin's hooks need of a backend: the cookie backend keeps the session in the cookie
 // (cookie.ts), the store backend keeps it in a store with only a token of its id in
 // the cookie (store.ts). The hooks in index.ts are the same for both.
-import secureJson from 'secure-json-parse'
 import type { DecryptOptions, FernetBase, InvalidTokenReason } from '../fernet/fernet.js'
+import { parsePythonJson } from './python-json.js'
 import { type SaveAction, type Session, type SessionRecord, type SessionSettings, lifetimeOf } from '../session.js'
 
 /** Why a cookie gave a fresh session instead of its data; logged at debug level. */
@@ -70,11 +70,14 @@ export async function openText (fernet: FernetBase, token: string, options: Omit
   }
 }
 
-/** Session data from JSON text, or why the text holds none; refuses what could pollute prototypes. */
+/**
+ * Session data from JSON text, read as Python reads it (NaN and the infinities too), or why the
+ * text holds none; refuses what could pollute prototypes.
+ */
 export function parseSessionJson (text: string): SessionRecord | SessionFailure {
   let data: unknown
   try {
-    data = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+    data = parsePythonJson(text)
   } catch (error) {
     return /forbidden/i.test((error as Error).message) ? 'forbidden-key' : 'not-json'
   }

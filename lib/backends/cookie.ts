@@ -9,8 +9,13 @@ import { type SaveAction, Session, type SessionRecord, type SessionSettings } fr
 export interface CookieBackendOptions {
   /** Raw keys; the first encrypts. */
   keys: Uint8Array[]
-  /** Longest token, in characters: sealing refuses to exceed it, opening refuses before decoding. */
+  /** Longest token sealed, in characters: a larger session is not saved. */
   maxSessionSize: number
+  /**
+   * Longest token opened, in characters (at least maxSessionSize): what the cookies can bring,
+   * whoever wrote them; a longer one is refused before decoding.
+   */
+  maxTokenLength: number
   absoluteLifetime: number | undefined
   createdKey: string
   settings: SessionSettings
@@ -49,7 +54,7 @@ export class CookieBackend implements SessionBackend {
 
   constructor (options: CookieBackendOptions) {
     this.#maxSessionSize = options.maxSessionSize
-    this.#fernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: options.maxSessionSize })))
+    this.#fernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: Math.max(options.maxTokenLength, options.maxSessionSize) })))
     this.#settings = options.settings
     this.#cache = options.cacheSize > 0
       ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: weightOf })

@@ -4,6 +4,12 @@
 /** Browsers keep a cookie of at most 4,096 bytes, name, value and attributes together. */
 export const MAX_COOKIE_BYTES = 4095
 
+/**
+ * What a browser keeps of one cookie, name and value together (Chrome and Firefox refuse more):
+ * the most a cookie can bring back, whoever wrote it.
+ */
+export const MAX_COOKIE_PAIR_BYTES = 4096
+
 export type CookieJar = Readonly<Record<string, string | undefined>>
 
 export function chunkName (name: string, index: number): string {

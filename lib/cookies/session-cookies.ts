@@ -5,7 +5,7 @@
 // fits, chunks otherwise, every stale piece cleared, and nothing a shared cache could hand to
 // another user.
 import vary from 'vary'
-import { type CookieJar, MAX_COOKIE_BYTES, chunkName, readSessionCookies, splitToken } from './cookie-chunks.js'
+import { type CookieJar, MAX_COOKIE_BYTES, MAX_COOKIE_PAIR_BYTES, chunkName, readSessionCookies, splitToken } from './cookie-chunks.js'
 
 type Attributes = Record<string, unknown>
 
@@ -57,6 +57,12 @@ export class SessionCookies {
   readonly cookieName: string
   /** How many chunk cookies a session under maxSessionSize can take; 0 when it always fits one cookie. */
   readonly maxChunks: number
+  /**
+   * Longest token these cookies can bring: what browsers keep of the plain cookie, or of every
+   * chunk read. Another app sharing the cookie (Flask writes Python's roomier JSON) may write
+   * past maxSessionSize, which bounds only what the plugin writes.
+   */
+  readonly maxReadLength: number
   readonly #attributes: Attributes
   readonly #serialize: SessionCookiesOptions['serialize']
   readonly #maxTtl: number
@@ -75,6 +81,10 @@ export class SessionCookies {
     }
     this.#plainRoom = this.#room(this.cookieName, this.#attributes)
     this.maxChunks = options.maxSessionSize <= this.#plainRoom ? 0 : Math.ceil(options.maxSessionSize / this.#chunkRoom)
+    this.maxReadLength = Math.max(
+      MAX_COOKIE_PAIR_BYTES - this.cookieName.length,
+      this.maxChunks * (MAX_COOKIE_PAIR_BYTES - chunkName(this.cookieName, 0).length)
+    )
   }
 
   /**

@@ -9,6 +9,11 @@ export interface DeriveKeyOptions {
 }
 
 export const DEFAULT_ITERATIONS = 600_000
+/**
+ * The shortest passphrase taken: 32 bytes, @fastify/secure-session's floor and the plugin's
+ * `secret` option's; PBKDF2 slows guessing, it cannot make a short passphrase long.
+ */
+export const MIN_PASSPHRASE_BYTES = 32
 /** NIST SP 800-132 asks for at least 128 bits of salt. */
 export const MIN_SALT_BYTES = 16
 
@@ -20,7 +25,9 @@ export async function deriveKey (passphrase: string | Uint8Array, salt: string |
   const secret = bytesOf(passphrase, 'passphrase')
   const saltBytes = bytesOf(salt, 'salt')
   const { iterations = DEFAULT_ITERATIONS } = options
-  if (secret.length === 0) throw new TypeError('passphrase must not be empty')
+  if (secret.length < MIN_PASSPHRASE_BYTES) {
+    throw new TypeError(`passphrase must be at least ${MIN_PASSPHRASE_BYTES} bytes (it is ${secret.length}); a generated key (\`npx fastify-encrypted-session keygen\`) is better still`)
+  }
   if (saltBytes.length < MIN_SALT_BYTES) throw new TypeError(`salt must be at least ${MIN_SALT_BYTES} bytes`)
   if (!Number.isSafeInteger(iterations) || iterations < 1) throw new TypeError('iterations must be a whole number, 1 or more')
   const subtle = globalThis.crypto.subtle
