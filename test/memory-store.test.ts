@@ -179,3 +179,18 @@ t.test('a visitor at a bound full of logged-in sessions: 503 "the store is full"
   t.match(refused.json(), { code: 'FST_SESSION_STORE_FULL', message: 'fastify-encrypted-session: the session was not saved, the store is full (every one of its 5 records (' + String(store.bytes) + ' bytes) belongs to a logged-in user)' })
   t.equal(await stillLoggedIn(server, users), 5)
 })
+
+t.test('within a pool, the least recently used goes first: a read or a renewal counts as a use', async (t) => {
+  const store = new MemoryStore({ maxEntries: 3 })
+  t.teardown(() => { store.close() })
+  for (const id of ['v1', 'v2', 'v3']) await store.put(id, 'a', null, 60_000)
+  await store.get('v1')
+  await store.put('v4', 'a', null, 60_000)
+  t.equal(await store.get('v2'), undefined, 'v2 was the least recently used')
+  await store.touch('v3', 60_000)
+  await store.put('v5', 'a', null, 60_000)
+  t.equal(await store.get('v1'), undefined, 'then v1, since v3 was renewed')
+  t.ok(await store.get('v3'))
+  t.ok(await store.get('v4'))
+  t.ok(await store.get('v5'))
+})

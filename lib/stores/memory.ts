@@ -26,14 +26,58 @@ export interface MemoryStoreOptions {
 export const REVOCATION_ID_PREFIX = 'rev.'
 
 interface Entry extends StoredSession {
-  user: string | undefined
+  readonly id: string
+  readonly user: string | undefined
+  readonly size: number
+  readonly pool: Pool
   /** performance.now() at which it expires. */
   expires: number
-  size: number
+  older: Entry | undefined
+  newer: Entry | undefined
 }
 
-/** Records by id, least recently used first (a Map keeps insertion order). */
-type Pool = Map<string, Entry>
+/**
+ * A pool's records in order of use, least recently used first: a list through the entries, so
+ * that using a record moves no Map entry (a Map deleted from and added to on every read fills
+ * with holes that its iteration steps over, which made finding the oldest slow).
+ */
+class Pool {
+  size = 0
+  oldest: Entry | undefined
+  #newest: Entry | undefined
+
+  add (entry: Entry): void {
+    this.size++
+    this.#append(entry)
+  }
+
+  remove (entry: Entry): void {
+    this.size--
+    this.#unlink(entry)
+  }
+
+  /** Makes it the most recently used. */
+  use (entry: Entry): void {
+    if (entry === this.#newest) return
+    this.#unlink(entry)
+    this.#append(entry)
+  }
+
+  #append (entry: Entry): void {
+    entry.older = this.#newest
+    entry.newer = undefined
+    if (this.#newest === undefined) this.oldest = entry
+    else this.#newest.newer = entry
+    this.#newest = entry
+  }
+
+  #unlink (entry: Entry): void {
+    if (entry.older === undefined) this.oldest = entry.newer
+    else entry.older.newer = entry.newer
+    if (entry.newer === undefined) this.#newest = entry.older
+    else entry.newer.older = entry.older
+  }
+}
 
 // A record's weight: its strings at two bytes a character, and what holding it costs besides.
 const ENTRY_OVERHEAD = 64
@@ -44,8 +88,9 @@ const checkCount = (value: unknown, name: string): number => {
 }
 
 export class MemoryStore implements SessionStore {
-  readonly #guarded: Pool = new Map()
-  readonly #anonymous: Pool = new Map()
+  readonly #records = new Map<string, Entry>()
+  readonly #guarded = new Pool()
+  readonly #anonymous = new Pool()
   #bytes = 0
   readonly #users = new Map<string, Set<string>>()
   readonly #sweeper: ReturnType<typeof setInterval>
@@ -62,7 +107,7 @@ export class MemoryStore implements SessionStore {
 
   /** How many records it holds (expired ones until the next sweep included). */
   get size (): number {
-    return this.#guarded.size + this.#anonymous.size
+    return this.#records.size
   }
 
   /** The bytes its records weigh, as counted against maxBytes. */
@@ -71,111 +116,101 @@ export class MemoryStore implements SessionStore {
   }
 
   async get (id: string): Promise<StoredSession | undefined> {
-    const entry = this.#use(id)
+    const entry = this.#use(id, performance.now())
     return entry === undefined ? undefined : { data: entry.data, version: entry.version }
   }
 
   async put (id: string, data: string, expected: number | null, ttl: number, user?: string): Promise<PutResult> {
-    const current = this.#use(id)
+    const now = performance.now()
+    const current = this.#use(id, now)
     if (expected === null ? current !== undefined : current?.version !== expected) {
       return { ok: false, current: current === undefined ? undefined : { data: current.data, version: current.version } }
     }
     const version = (expected ?? 0) + 1
-    this.#write(id, data, version, ttl, user, user !== undefined || id.startsWith(REVOCATION_ID_PREFIX))
+    this.#write(id, data, version, now + ttl, user, user !== undefined || id.startsWith(REVOCATION_ID_PREFIX))
     return { ok: true, version }
   }
 
   async touch (id: string, ttl: number, _user?: string): Promise<boolean> {
-    const entry = this.#use(id)
+    const now = performance.now()
+    const entry = this.#use(id, now)
     if (entry === undefined) return false
-    entry.expires = performance.now() + ttl
+    entry.expires = now + ttl
     return true
   }
 
   async destroy (id: string, _user?: string): Promise<boolean> {
-    const found = this.#find(id)
-    if (found === undefined) return false
-    this.#remove(found[0], id, found[1])
-    return found[1].expires > performance.now()
+    const entry = this.#records.get(id)
+    if (entry === undefined) return false
+    this.#remove(entry)
+    return entry.expires > performance.now()
   }
 
   async revoke (user: string): Promise<number> {
     let count = 0
     for (const id of [...this.#users.get(user) ?? []]) {
-      const found = this.#find(id) as [Pool, Entry]
-      this.#remove(found[0], id, found[1])
-      if (found[1].expires > performance.now()) count++
+      const entry = this.#records.get(id) as Entry
+      this.#remove(entry)
+      if (entry.expires > performance.now()) count++
     }
     return count
   }
 
-  /** The pool and entry of a record, expired or not, without using it. */
-  #find (id: string): [Pool, Entry] | undefined {
-    const guarded = this.#guarded.get(id)
-    if (guarded !== undefined) return [this.#guarded, guarded]
-    const anonymous = this.#anonymous.get(id)
-    return anonymous === undefined ? undefined : [this.#anonymous, anonymous]
-  }
-
   /** A live record, made the most recently used of its pool; an expired one is dropped. */
-  #use (id: string): Entry | undefined {
-    const found = this.#find(id)
-    if (found === undefined) return undefined
-    const [pool, entry] = found
-    pool.delete(id)
-    if (entry.expires <= performance.now()) {
-      this.#forget(id, entry)
+  #use (id: string, now: number): Entry | undefined {
+    const entry = this.#records.get(id)
+    if (entry === undefined) return undefined
+    if (entry.expires <= now) {
+      this.#remove(entry)
       return undefined
     }
-    pool.set(id, entry)
+    entry.pool.use(entry)
     return entry
   }
 
-  #write (id: string, data: string, version: number, ttl: number, user: string | undefined, guarded: boolean): void {
+  #write (id: string, data: string, version: number, expires: number, user: string | undefined, guarded: boolean): void {
     const size = 2 * (data.length + id.length + (user?.length ?? 0)) + ENTRY_OVERHEAD
     // Never dropped silently: the request would be told it was saved.
     if (size > this.#maxBytes) throw new StoreRefusal('too-large', `a record of ${size} bytes does not fit in maxBytes (${this.#maxBytes})`)
-    const old = this.#find(id)
-    if (old !== undefined) this.#remove(old[0], id, old[1])
+    const old = this.#records.get(id)
+    if (old !== undefined) this.#remove(old)
     if (!this.#makeRoom(size, guarded)) {
-      if (old !== undefined) this.#insert(old[0], id, old[1])
+      if (old !== undefined) this.#insert(old)
       throw new StoreRefusal('full', `every one of its ${this.size} records (${this.#bytes} bytes) belongs to a logged-in user`)
     }
-    this.#insert(guarded ? this.#guarded : this.#anonymous, id, { data, version, user, expires: performance.now() + ttl, size })
+    this.#insert({ id, data, version, user, size, pool: guarded ? this.#guarded : this.#anonymous, expires, older: undefined, newer: undefined })
   }
 
   /** Frees room for one more record of `size` bytes; false when only guarded records could give it. */
   #makeRoom (size: number, guarded: boolean): boolean {
     while (this.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) {
       const pool = this.#anonymous.size > 0 ? this.#anonymous : this.#guarded
-      const [id, entry] = pool.entries().next().value as [string, Entry]
+      const oldest = pool.oldest as Entry
       // An expired record is no one's session: it goes whoever needs the room.
-      if (pool === this.#guarded && !guarded && entry.expires > performance.now()) return false
-      this.#remove(pool, id, entry)
+      if (pool === this.#guarded && !guarded && oldest.expires > performance.now()) return false
+      this.#remove(oldest)
     }
     return true
   }
 
-  #insert (pool: Pool, id: string, entry: Entry): void {
-    pool.set(id, entry)
+  #insert (entry: Entry): void {
+    this.#records.set(entry.id, entry)
+    entry.pool.add(entry)
     this.#bytes += entry.size
     if (entry.user === undefined) return
     let ids = this.#users.get(entry.user)
     if (ids === undefined) this.#users.set(entry.user, ids = new Set())
-    ids.add(id)
+    ids.add(entry.id)
   }
 
-  #remove (pool: Pool, id: string, entry: Entry): void {
-    pool.delete(id)
-    this.#forget(id, entry)
-  }
-
-  /** Takes a record that left its pool off the byte count and its user's index. */
-  #forget (id: string, entry: Entry): void {
+  /** Takes a record off its pool, the byte count and its user's index. */
+  #remove (entry: Entry): void {
+    this.#records.delete(entry.id)
+    entry.pool.remove(entry)
     this.#bytes -= entry.size
     if (entry.user === undefined) return
     const ids = this.#users.get(entry.user) as Set<string>
-    ids.delete(id)
+    ids.delete(entry.id)
     if (ids.size === 0) this.#users.delete(entry.user)
   }
 
@@ -183,7 +218,12 @@ export class MemoryStore implements SessionStore {
   sweep (): void {
     const now = performance.now()
     for (const pool of [this.#guarded, this.#anonymous]) {
-      for (const [id, entry] of pool) if (entry.expires <= now) this.#remove(pool, id, entry)
+      let entry = pool.oldest
+      while (entry !== undefined) {
+        const next = entry.newer
+        if (entry.expires <= now) this.#remove(entry)
+        entry = next
+      }
     }
   }
 
