@@ -113,7 +113,7 @@ t.test('budgets: anonymous records go first, whoever writes; guarded ones only f
   await store.put('v4', 'a', null, 60_000)
   t.same(await store.put('v4', 'b', 1, 60_000, 'eve'), { ok: true, version: 2 }, 'a visitor\'s record written with a user becomes guarded')
   await store.put('v5', 'a', null, 60_000, 'fay')
-  await t.rejects(store.put('v6', 'a', null, 60_000), { reason: 'full' })
+  await t.rejects(store.put('v6', 'a', null, 60_000), { name: 'StoreRefusal', reason: 'full' })
   t.same(await store.get('v4'), { data: 'b', version: 2 })
 })
 
@@ -122,7 +122,7 @@ t.test('an anonymous update refused for room keeps the record as it was', async 
   t.teardown(() => { store.close() })
   await store.put('user', 'u'.repeat(300), null, 60_000, 'ada')
   await store.put('visit', 'v', null, 60_000)
-  await t.rejects(store.put('visit', 'w'.repeat(400), 1, 60_000), { reason: 'full' })
+  await t.rejects(store.put('visit', 'w'.repeat(400), 1, 60_000), { name: 'StoreRefusal', reason: 'full' })
   t.same(await store.get('visit'), { data: 'v', version: 1 }, 'the old version stands')
   t.equal(store.bytes, 2 * (300 + 4 + 3) + 64 + 2 * (1 + 5) + 64, 'counted once')
   await store.put('visit', 'w'.repeat(100), 1, 60_000)
