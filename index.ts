@@ -23,6 +23,7 @@ export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, Ses
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'
+export type { ExpressSessionLike, MemoryExpressStore, MemoryExpressStoreOptions } from './lib/stores/memory-express.js'
 export { SessionNotStoredError, SessionStoreError } from './lib/backends/store.js'
 export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './lib/stores/store.js'
 

@@ -10,6 +10,7 @@
 // requests it sends, can neither end a logged-in session nor hold more than the bound. One
 // bound rather than a fixed share for each: capacity that logged-in users do not use serves
 // visitors, and the defaults keep their meaning.
+import { type MemoryExpressStore, type MemoryExpressStoreOptions, memoryExpressStore } from './memory-express.js'
 import type { PutResult, SessionStore, StoredSession } from './store.js'
 import { StoreRefusal } from './store.js'
 
@@ -154,6 +155,22 @@ export class MemoryStore implements SessionStore {
       if (entry.expires > performance.now()) count++
     }
     return count
+  }
+
+  /**
+   * The same records as an express-session / @fastify/session store (callbacks, an
+   * EventEmitter), under the same bounds: see memory-express.ts. This object stays the
+   * plugin's store; the view is for code that wants express-session's interface.
+   */
+  expressStore (options?: MemoryExpressStoreOptions): MemoryExpressStore {
+    return memoryExpressStore({
+      read: (id) => this.#use(id, performance.now())?.data,
+      write: (id, data, ttl, guarded) => { this.#write(id, data, 1, performance.now() + ttl, undefined, guarded) },
+      remove: (id) => {
+        const entry = this.#records.get(id)
+        if (entry !== undefined) this.#remove(entry)
+      }
+    }, options)
   }
 
   /** A live record, made the most recently used of its pool; an expired one is dropped. */
