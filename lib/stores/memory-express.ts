@@ -10,7 +10,7 @@ type Callback<T> = (error?: unknown, value?: T) => void
 
 /** A session as express-session and @fastify/session hand it to a store. */
 export interface ExpressSessionLike {
-  cookie?: { expires?: Date | string | number | null, maxAge?: number | null, originalMaxAge?: number | null }
+  cookie?: { expires?: Date | string | number | null, maxAge?: number | null, originalMaxAge?: number | null, [attribute: string]: unknown }
   [key: string]: unknown
 }
 
