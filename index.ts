@@ -23,7 +23,8 @@ export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, Ses
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'
-export { SessionStoreError } from './lib/backends/store.js'
+export type { ExpressSessionLike, MemoryExpressStore, MemoryExpressStoreOptions } from './lib/stores/memory-express.js'
+export { SessionNotStoredError, SessionStoreError } from './lib/backends/store.js'
 export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './lib/stores/store.js'
 
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */

@@ -11,7 +11,7 @@ import encryptedSession, {
   encryptedSession as named
 } from 'fastify-encrypted-session'
 import { Fernet as FernetFromSubpath } from 'fastify-encrypted-session/fernet'
-import { MemoryStore, SessionStoreError, type SessionStore } from 'fastify-encrypted-session'
+import { type MemoryExpressStore, MemoryStore, SessionNotStoredError, SessionStoreError, type SessionStore } from 'fastify-encrypted-session'
 import { RedisStore } from 'fastify-encrypted-session/redis'
 
 declare module 'fastify-encrypted-session' {
@@ -102,6 +102,11 @@ const aStore: SessionStore = new MemoryStore()
 void aStore
 expectType<Promise<number>>(app.revokeSessions('ada'))
 expectType<number>(new SessionStoreError('get', 'down').statusCode)
+expectType<(error: unknown) => boolean>((error) => error instanceof SessionNotStoredError && error.code === 'FST_SESSION_STORE_FULL')
+const expressView: MemoryExpressStore = new MemoryStore().expressStore({ loggedIn: (session) => session.role === 'member', ttl: 60_000 })
+expressView.get('sid', (_error, session) => { expectType<unknown>(session?.cookie?.expires) })
+// @ts-expect-error ttl is milliseconds, a number
+new MemoryStore().expressStore({ ttl: '1d' })
 app.get('/typed', async (request) => {
   expectType<number | undefined>(request.session.visits)
   request.session.visits = 3

@@ -10,7 +10,7 @@ import { base64 } from '../fernet/base64.js'
 import { Fernet, MultiFernet, ageProblem } from '../fernet/fernet.js'
 import { hkdf } from '../fernet/hkdf.js'
 import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from '../session.js'
-import type { SessionStore, StoredSession } from '../stores/store.js'
+import { type SessionStore, type StoredSession, StoreRefusal } from '../stores/store.js'
 
 export interface StoreBackendOptions {
   /** Raw keys; the first encrypts. */
@@ -41,6 +41,25 @@ export class SessionStoreError extends Error {
   constructor (operation: string, reason: unknown) {
     super(`fastify-encrypted-session: the session store is unavailable (${operation})`, { cause: reason instanceof Error ? reason : new Error(String(reason)) })
     this.name = 'SessionStoreError'
+  }
+}
+
+/**
+ * The store is up but would not keep the session: larger than its whole bound (500: the app's
+ * data, which no retry fixes) or no room a session without a login may take (503, until
+ * sessions expire). Said as such, not as an outage; the message gives sizes and bounds, never
+ * the data.
+ */
+export class SessionNotStoredError extends Error {
+  readonly statusCode: number
+  readonly code: string
+
+  constructor (refusal: StoreRefusal) {
+    const tooLarge = refusal.reason === 'too-large'
+    super(`fastify-encrypted-session: the session was not saved, ${tooLarge ? 'it is too large for the store' : 'the store is full'} (${refusal.message})`, { cause: refusal })
+    this.name = 'SessionNotStoredError'
+    this.statusCode = tooLarge ? 500 : 503
+    this.code = tooLarge ? 'FST_SESSION_TOO_LARGE_FOR_STORE' : 'FST_SESSION_STORE_FULL'
   }
 }
 
@@ -231,7 +250,7 @@ export class StoreBackend implements SessionBackend {
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => { reject(new SessionStoreError(operation, `no answer within ${this.#timeout} ms`)) }, this.#timeout)
     })
-    const failing = run().catch(async (error: unknown) => await Promise.reject(new SessionStoreError(operation, error)))
+    const failing = run().catch(async (error: unknown) => await Promise.reject(error instanceof StoreRefusal ? new SessionNotStoredError(error) : new SessionStoreError(operation, error)))
     try {
       return await Promise.race([failing, timeout])
     } finally {

@@ -59,3 +59,15 @@ export function isSessionStore (value: unknown): value is SessionStore {
 export function isExpressStore (value: unknown): value is ExpressStoreLike {
   return hasMethods(value, ['get', 'set', 'destroy'])
 }
+
+/**
+ * A store that is up but will not keep a record: larger than the store's whole bound
+ * ('too-large'), or no room that the record may take ('full'). Not an outage: the plugin
+ * answers it apart from an unreachable store.
+ */
+export class StoreRefusal extends Error {
+  constructor (readonly reason: 'too-large' | 'full', message: string) {
+    super(message)
+    this.name = 'StoreRefusal'
+  }
+}
