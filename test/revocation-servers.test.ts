@@ -47,7 +47,7 @@ async function twoServers (t: Test, env: Record<string, string>): Promise<[Child
   return await Promise.all([start(), start()])
 }
 
-const SETUPS = [
+const SETUPS: Array<{ name: string, env: Record<string, string> }> = [
   { name: 'connect-redis (an express-session store)', env: { STORE: 'connect-redis' } },
   { name: 'RedisStore', env: {} },
   { name: 'cookie mode with RedisStore as revocationStore', env: { MODE: 'cookie' } },
