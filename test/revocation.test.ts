@@ -341,3 +341,22 @@ t.test('a login whose session is ended while it adopts a revoke: no cookie for i
   t.equal(become.statusCode, 200)
   t.equal(setCookie(become), undefined, 'a user set on a session: none either')
 })
+
+t.test('key rotation: servers on the old key list and on the new one see each other\'s revocations', async (t) => {
+  const NEW_KEY = Fernet.generateKey()
+  const store = new MemoryStore()
+  const before = await server(t, { store, key: KEY })
+  const after = await server(t, { store, key: [NEW_KEY, KEY] })
+  const made = await login(after)
+  await before.revokeSessions('ada')
+  t.same(await read(after, made), ENDED, 'a revoke on a server with only the old key ends sessions made under the new list')
+  const cookie = await login(before)
+  t.equal((await read(before, cookie) as { isNew: boolean }).isNew, false)
+  await after.revokeSessions('ada')
+  t.same(await read(before, cookie), ENDED, 'and the other way round: the new list writes the record under both keys\' names')
+  // The old-key server revokes again: its record is now the newest of the two names.
+  await before.revokeSessions('ada')
+  const latest = await login(after)
+  t.same(await read(after, latest), { isNew: false, data: { current_user: { id: 'ada' } } }, 'a login takes the newest record of the two')
+  t.same(await read(before, await login(before)), { isNew: false, data: { current_user: { id: 'ada' } } })
+})

@@ -497,6 +497,8 @@ t.test('MemoryStore: bounded by entries and bytes, expiring, swept without keepi
   t.equal(await store.get('short'), undefined, 'expired')
   t.equal(await store.revoke('user'), 0, 'and swept from its user\'s index')
   t.equal(await store.destroy('short', 'user'), false, 'a destroy names the owner, as a hint')
+  await store.put('listed', 'x', null, 60_000, 'someone')
+  t.equal(await store.revoke('someone'), 1, 'revoke() still ends what is listed under a user (the plugin no longer calls it)')
   t.equal(await store.touch('gone', 1000), false)
   t.same(await store.put('bigger', 'new', 99, 1000), { ok: false, current: { data: 'y'.repeat(4_000), version: 1 } }, 'a stale version is refused with what is there')
   t.same(await store.put('missing', 'new', 1, 1000), { ok: false, current: undefined }, 'an update of a record that is gone is refused')
