@@ -8,7 +8,7 @@ import { type SessionBackend, type SessionFailure, SessionTooLarge } from './lib
 import { CookieBackend } from './lib/backends/cookie.js'
 import { type CookieJar, cookieNamesClash } from './lib/cookies/cookie-chunks.js'
 import { nowSeconds } from './lib/fernet/fernet.js'
-import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, resolveOptions } from './lib/options.js'
+import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, type RevokeOptions, resolveOptions, revokeOptions } from './lib/options.js'
 import { SessionCookies } from './lib/cookies/session-cookies.js'
 import { StoreBackend } from './lib/backends/store.js'
 import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
@@ -16,7 +16,7 @@ import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRec
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet/fernet.js'
 export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STORE_TIMEOUT, DEFAULT_TTL } from './lib/options.js'
-export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
+export type { EncryptedSessionOptions, KeyMaterial, RevokeOptions, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, Session, TTL_KEY }
 export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
@@ -49,10 +49,11 @@ declare module 'fastify' {
     /** preHandler: 401 (or the route's config.onLoginRequired) when the session has no user. */
     requireLogin: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
     /**
-     * Ends every session of a user, on every server sharing the store: the user's id as the
-     * userId option finds it (default user.id). Store mode only; resolves to how many ended.
+     * Ends every session of a user made before the call, on every server sharing the store
+     * (cookie mode: the revocationStore), but `except`: the user's id as the userId option finds
+     * it (default user.id). A string second argument is the sessionName.
      */
-    revokeSessions: (userId: string | number, sessionName?: string) => Promise<number>
+    revokeSessions: (userId: string | number, options?: string | RevokeOptions) => Promise<void>
   }
   interface FastifyContextConfig {
     /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
@@ -92,9 +93,9 @@ function decorateOnce (fastify: FastifyInstance, firstSessionName: string): void
     const record = (data instanceof Session ? data.data() : data) as SessionRecord
     return await registered(this, name).backend.encode(record, nowSeconds())
   })
-  fastify.decorate('revokeSessions', async function (this: FastifyInstance, userId: string | number, name?: string) {
-    if (typeof userId !== 'string' && typeof userId !== 'number') throw new TypeError('fastify-encrypted-session: revokeSessions(userId) takes the user\'s id, a string or a number')
-    return await registered(this, name).backend.revoke(userId)
+  fastify.decorate('revokeSessions', async function (this: FastifyInstance, userId: string | number, options?: string | RevokeOptions) {
+    const { sessionName, except } = revokeOptions(userId, options)
+    await registered(this, sessionName).backend.revoke(userId, except)
   })
   fastify.decorate('decodeSession', async function (this: FastifyInstance, cookies, name) {
     const { backend, cookies: layout } = registered(this, name)
@@ -152,7 +153,7 @@ async function answered (reply: FastifyReply, respond: () => Promise<unknown>): 
 /** The session in the cookie, or with the store option in a store: the one choice of mode. */
 function backendOf (config: ResolvedOptions): SessionBackend {
   const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: config.settings, cacheSize: config.cacheSize }
-  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize })
+  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize, revocation: config.revocation })
   return new StoreBackend({ ...common, ...config.store })
 }
 

@@ -4,7 +4,7 @@ import { bytesOf } from './fernet/bytes.js'
 import { DEFAULT_ITERATIONS, deriveKey } from './fernet/derive-key.js'
 import { keyBytes } from './fernet/fernet.js'
 import { hkdf } from './fernet/hkdf.js'
-import type { CookieOverrides, SessionSettings } from './session.js'
+import { type CookieOverrides, Session, type SessionSettings } from './session.js'
 import { ExpressStoreAdapter } from './stores/express.js'
 import { type ExpressStoreLike, type SessionStore, isExpressStore, isSessionStore } from './stores/store.js'
 
@@ -75,6 +75,20 @@ export interface EncryptedSessionOptions {
   encryptStore?: boolean
   /** The user id revokeSessions() looks for: default user.id, or the user itself when a string or number. */
   userId?: (user: unknown) => string | number | undefined
+  /**
+   * Cookie mode: a store (anything `store` takes) for the small per-user revocation records
+   * that make logged-in cookie sessions revocable with revokeSessions(). The session itself
+   * stays in the cookie; every request of a logged-in user reads its user's record.
+   */
+  revocationStore?: SessionStore | ExpressStoreLike
+}
+
+/** revokeSessions()'s second argument, when not a sessionName. */
+export interface RevokeOptions {
+  /** The registration whose sessions to end; default 'session'. */
+  sessionName?: string
+  /** A session of the user to keep (usually request.session): re-issued under the new generation. */
+  except?: Session
 }
 
 /** Session key holding the creation time (Unix seconds) when absoluteLifetime is on. */
@@ -116,10 +130,12 @@ export interface ResolvedOptions {
   maxSessionSize: number
   cacheSize: number
   store: ResolvedStore | undefined
+  /** Cookie mode's revocation store, with its timeout and user ids. */
+  revocation: Omit<ResolvedStore, 'encrypt'> | undefined
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize', 'store', 'storeTimeout', 'encryptStore', 'userId'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize', 'store', 'storeTimeout', 'encryptStore', 'userId', 'revocationStore'])
 const isString = (value: unknown): boolean => typeof value === 'string' && value !== ''
 const isBoolean = (value: unknown): boolean => typeof value === 'boolean'
 const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> = [
@@ -237,22 +253,37 @@ export function defaultUserId (user: unknown): string | number | undefined {
 }
 
 function storeOptions (options: EncryptedSessionOptions, maxTtl: number): ResolvedStore | undefined {
-  const { store, storeTimeout, encryptStore, userId } = options
-  if (store === undefined) {
+  const { store, storeTimeout, encryptStore, userId, revocationStore } = options
+  if (store !== undefined && revocationStore !== undefined) {
+    throw optionError('revocationStore is for cookie mode; with store, the revocation records go in the store')
+  }
+  const given = store ?? revocationStore
+  if (given === undefined) {
     if (storeTimeout !== undefined || encryptStore !== undefined || userId !== undefined) {
-      throw optionError('storeTimeout, encryptStore and userId go with store')
+      throw optionError('storeTimeout, encryptStore and userId go with store (storeTimeout and userId also with revocationStore)')
     }
     return undefined
   }
+  if (store === undefined && encryptStore !== undefined) throw optionError('encryptStore goes with store')
   if (encryptStore !== undefined && typeof encryptStore !== 'boolean') throw optionError('encryptStore must be true or false')
   if (userId !== undefined && typeof userId !== 'function') throw optionError('userId must be a function from the user to its id')
   const timeout = positiveWhole(storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout', 'milliseconds')
   const encrypt = encryptStore ?? true
+  const name = store === undefined ? 'revocationStore' : 'store'
   let resolved: SessionStore
-  if (isSessionStore(store)) resolved = store
-  else if (isExpressStore(store)) resolved = new ExpressStoreAdapter(store, { plain: !encrypt, timeout, endedFor: maxTtl * 1000 })
-  else throw optionError('store must be a MemoryStore, a RedisStore, or an express-session store (with get, set and destroy methods)')
+  if (isSessionStore(given)) resolved = given
+  else if (isExpressStore(given)) resolved = new ExpressStoreAdapter(given, { plain: !encrypt, timeout, endedFor: maxTtl * 1000 })
+  else throw optionError(`${name} must be a MemoryStore, a RedisStore, or an express-session store (with get, set and destroy methods)`)
   return { store: resolved, timeout, encrypt, userId: userId ?? defaultUserId }
+}
+
+/** revokeSessions()'s arguments, checked: the registration, and the session to keep. */
+export function revokeOptions (userId: unknown, options: string | RevokeOptions | undefined): { sessionName: string | undefined, except: Session | undefined } {
+  if (typeof userId !== 'string' && typeof userId !== 'number') throw new TypeError(`${PREFIX} revokeSessions(userId) takes the user's id, a string or a number`)
+  if (options === undefined || typeof options === 'string') return { sessionName: options, except: undefined }
+  const { sessionName, except } = options
+  if (except !== undefined && !(except instanceof Session)) throw new TypeError(`${PREFIX} revokeSessions(userId, { except }) takes a session (request.session)`)
+  return { sessionName, except }
 }
 
 export async function resolveOptions (options: EncryptedSessionOptions | undefined): Promise<ResolvedOptions> {
@@ -291,7 +322,9 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw optionError('cacheSize must be a whole number of entries, 0 (off) or more')
-  const store = storeOptions(options, maxTtl)
+  const stores = storeOptions(options, maxTtl)
+  const store = options.store === undefined ? undefined : stores
+  const revocation = store === undefined ? stores : undefined
   const configured = await keysFrom(options)
   // Tokens of one registration never open another's, even under one key: every registration
   // but the default one encrypts under a key derived for its name. The default keeps the key
@@ -306,7 +339,7 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
     return checked
   }
   const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]), ttl, maxTtl, cookieAttributes })
-  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize, store }
+  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize, store, revocation }
 }
 
 export type { CookieOverrides }

@@ -345,8 +345,7 @@ t.test('a store that reports every new id taken: 503 after a few, not a loop', a
     get: async (id) => await inner.get(id),
     put: async (): Promise<PutResult> => { puts++; return { ok: false, current: { data: 'x', version: 1 } } },
     touch: async (id, ttl, user) => await inner.touch(id, ttl, user),
-    destroy: async (id, user) => { await inner.destroy(id, user) },
-    revoke: async (user) => await inner.revoke(user)
+    destroy: async (id, user) => { await inner.destroy(id, user) }
   }
   const { app, logs } = await buildApp({ key: KEY, store }, (app) => { routes(app) })
   t.teardown(async () => { await app.close() })

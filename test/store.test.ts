@@ -168,33 +168,46 @@ t.test('revokeSessions ends every session of a user, and only theirs', async (t)
   laptop.take(await app.inject({ url: '/login/ada', cookies: laptop.cookies }))
   someoneElse.take(await app.inject({ url: '/login/bob', cookies: someoneElse.cookies }))
   laptop.take(await app.inject({ url: '/set/theme/dark', cookies: laptop.cookies }))
-  t.same((await app.inject({ method: 'POST', url: '/revoke/ada' })).json(), { ended: 2 })
+  t.equal((await app.inject({ method: 'POST', url: '/revoke/ada' })).statusCode, 200)
   for (const jar of [phone, laptop]) t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} }, 'ada is out everywhere')
   t.same((await app.inject({ url: '/read', cookies: someoneElse.cookies })).json().data, { current_user: { id: 'bob' } }, 'bob is not')
-  t.same((await app.inject({ method: 'POST', url: '/revoke/ada' })).json(), { ended: 0 }, 'nothing left to end')
+  phone.take(await app.inject({ url: '/login/ada', cookies: phone.cookies }))
+  t.same((await app.inject({ url: '/read', cookies: phone.cookies })).json().data, { current_user: { id: 'ada' } }, 'a login after the revoke stands')
   await t.rejects(app.revokeSessions({} as never), { name: 'TypeError', message: /takes the user's id/ })
 
   // The userId option: users identified by another field.
   const custom = await storeApp(t, { store: new MemoryStore(), userId: (user) => (user as { id: string }).id.toUpperCase() })
   const jar = new Jar()
   jar.take(await custom.app.inject({ url: '/login/ada', cookies: jar.cookies }))
-  t.equal(await custom.app.revokeSessions('ada'), 0)
-  t.equal(await custom.app.revokeSessions('ADA'), 1)
+  await custom.app.revokeSessions('ada')
+  t.equal((await custom.app.inject({ url: '/read', cookies: jar.cookies })).json().isNew, false, 'another id: not ended')
+  await custom.app.revokeSessions('ADA')
+  t.equal((await custom.app.inject({ url: '/read', cookies: jar.cookies })).json().isNew, true, 'the id userId gives: ended')
 
   // Users as plain ids, and users revokeSessions cannot name (no id): logged in, never listed.
   const plain = await buildApp({ key: KEY, store: new MemoryStore(), encryptStore: false }, (app) => {
+    app.get('/read', async (request) => request.session.data())
     app.get('/as/:kind', async (request) => {
       const kind = (request.params as { kind: string }).kind
       request.session.login(kind === 'number' ? 7 : kind === 'string' ? 'seven' : { name: 'no id' })
       return {}
     })
   })
-  for (const kind of ['number', 'string', 'object']) await plain.app.inject(`/as/${kind}`)
-  t.equal(await plain.app.revokeSessions(7), 1, 'a number user is its own id')
-  t.equal(await plain.app.revokeSessions('seven'), 1, 'a string user too')
+  const kinds: Record<string, Jar> = {}
+  for (const kind of ['number', 'string', 'object']) {
+    kinds[kind] = new Jar()
+    kinds[kind].take(await plain.app.inject(`/as/${kind}`))
+  }
+  const read = async (kind: string): Promise<unknown> => (await plain.app.inject({ url: '/read', cookies: kinds[kind]?.cookies })).json()
+  await plain.app.revokeSessions(7)
+  t.same(await read('number'), {}, 'a number user is its own id')
+  t.same(await read('string'), { current_user: 'seven' })
+  await plain.app.revokeSessions('seven')
+  t.same(await read('string'), {}, 'a string user too')
+  t.same(await read('object'), { current_user: { name: 'no id' } }, 'a user without an id cannot be named, nor ended')
 
   const cookieOnly = await buildApp({ key: KEY })
-  await t.rejects(cookieOnly.app.revokeSessions(1), { name: 'TypeError', message: /cannot be ended one user at a time; use the store option/ })
+  await t.rejects(cookieOnly.app.revokeSessions(1), { name: 'TypeError', message: /revoked only with a revocationStore/ })
 })
 
 t.test('the user index holds no user ids in the clear', async (t) => {
@@ -375,14 +388,20 @@ t.test('a session revoked while a request runs is not brought back', async (t) =
   const clock = FakeTimers.install({ now: Date.now() + 20_000, toFake: ['Date'] })
   const renewing = app.inject({ url: '/slow-read', cookies: jar.cookies })
   await new Promise((resolve) => setTimeout(resolve, 20))
-  t.equal(await app.revokeSessions('ada'), 1)
+  await app.revokeSessions('ada')
   release()
   const [written, renewed] = await Promise.all([writing, renewing])
   clock.uninstall()
-  t.equal(written.headers['set-cookie'], undefined, 'the late write sets nothing')
-  t.equal(renewed.headers['set-cookie'], undefined, 'nor does a late renewal')
-  t.equal(store.size, 0, 'and the record stays gone')
+  t.equal(written.statusCode, 200)
+  t.equal(renewed.statusCode, 200)
+  // The late write and renewal went to the session's record, under the generation it was
+  // loaded under: the next request that brings any of its cookies is refused.
+  for (const response of [written, renewed]) {
+    const cookie = setCookie(response)
+    if (cookie !== undefined) t.same((await app.inject({ url: '/read', cookies: { session: cookie.value } })).json(), { isNew: true, data: {} }, 'a cookie the late request re-issued opens nothing')
+  }
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} })
+  t.equal(store.size, 1, 'and the record is gone: only the user\'s revocation record is left')
 })
 
 t.test('store failures: a bounded wait, then 503 with the reason logged; never a silent logout', async (t) => {
@@ -439,7 +458,7 @@ t.test('express-session stores: callbacks and promises, records in their own sha
   const id = await idOf(jar.cookies.session as string)
   const record = JSON.parse(store.records.get(id)?.json as string)
   t.match(record, { cookie: { originalMaxAge: 86_400_000, expires: String }, version: 1, data: /^gAAAAA/ }, 'the shape express-session stores read their expiry from')
-  t.equal(await app.revokeSessions('ada'), 1, 'revocation through an index record')
+  await app.revokeSessions('ada')
   t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().isNew, true)
 
   const promises = new PromiseStore()
@@ -450,7 +469,7 @@ t.test('express-session stores: callbacks and promises, records in their own sha
   t.match(JSON.parse(promises.records.get(plainId) as string), { data: { a: '1' } }, 'plain JSON is stored as an object, queryable by other programs')
   promises.records.set(plainId, JSON.stringify({ cookie: {}, foreign: true }))
   t.same((await plain.app.inject({ url: '/read', cookies: plainJar.cookies })).json().isNew, true, 'a record in another program\'s shape is no session of ours')
-  t.equal(await plain.app.revokeSessions('nobody'), 0)
+  await plain.app.revokeSessions('nobody')
 
   // A touch-less store renews by rewriting the record; a record gone meanwhile is not renewed.
   const clock = FakeTimers.install({ now: Date.now(), toFake: ['Date'] })
@@ -462,7 +481,6 @@ t.test('express-session stores: callbacks and promises, records in their own sha
   clock.tick(7 * 3600_000)
   promises.records.delete(await idOf(renewJar.cookies.session as string))
   t.same((await plain.app.inject({ url: '/read', cookies: renewJar.cookies })).json().isNew, true)
-  t.equal(await plain.app.revokeSessions('bob'), 0, 'a listed session that is gone is not counted')
 })
 
 t.test('MemoryStore: bounded by entries and bytes, expiring, swept without keeping the process alive', async (t) => {
@@ -541,7 +559,7 @@ t.test('the express-session adapter at its edges', async (t) => {
   t.same(await adapter.put('id', 'data', null, 1000), { ok: true, version: 1 })
   t.same(await adapter.put('id', 'other', null, 1000), { ok: false, current: { data: 'data', version: 1 } }, 'a taken id is refused')
   t.equal(await adapter.touch('missing', 1000), false, 'no touch(): a record that is gone is not renewed')
-  await adapter.destroy('id', 'nobody-listed')
+  await adapter.destroy('id')
   t.equal(await adapter.get('id'), undefined)
   await store.set('odd', { cookie: {}, version: 'one', data: 'x' })
   t.equal(await adapter.get('odd'), undefined, 'a record without our version is no session of ours')

@@ -19,6 +19,7 @@ export type SessionFailure =
   | 'not-an-id' // an authentic token that holds no session id (store mode)
   | 'no-record' // the store has no record for the id: expired, deleted or revoked
   | 'foreign-record' // the record holds another session's data (copied there by whoever can write the store)
+  | 'revoked' // made under a generation its user's revocation record no longer holds
 
 /** What a save gives the cookie: a new token, null to clear it, undefined to leave it as it is. */
 export type CookieUpdate = string | null | undefined
@@ -40,8 +41,26 @@ export interface SessionBackend {
   end: (session: Session, keysDeleted: boolean) => Promise<boolean> | undefined
   /** A token for data given outside a request (encodeSession). */
   encode: (data: SessionRecord, now: number) => Promise<string>
-  /** Ends every session of a user; how many there were. Only a store can. */
-  revoke: (userId: string | number) => Promise<number>
+  /**
+   * Ends every session of a user made before the call, but `except` (re-issued under the new
+   * generation). Needs a store (store mode, or cookie mode with a revocation store).
+   */
+  revoke: (userId: string | number, except: Session | undefined) => Promise<void>
+}
+
+/**
+ * The store could not be reached in time, or failed: the request is answered 503. The reason
+ * (a driver's message may name hosts and database users) is the error's cause: in the log, not
+ * in the reply.
+ */
+export class SessionStoreError extends Error {
+  readonly statusCode = 503
+  readonly code = 'FST_SESSION_STORE_UNAVAILABLE'
+
+  constructor (operation: string, reason: unknown) {
+    super(`fastify-encrypted-session: the session store is unavailable (${operation})`, { cause: reason instanceof Error ? reason : new Error(String(reason)) })
+    this.name = 'SessionStoreError'
+  }
 }
 
 /** The session is larger than the cookie can carry: not saved, logged by the plugin. */

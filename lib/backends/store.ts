@@ -4,12 +4,12 @@
 // JSON), written only when it changed, and merged key by key with whatever another request
 // wrote meanwhile, so that concurrent requests changing different keys both survive.
 import { LRUCache } from 'lru-cache'
-import { type CookieUpdate, type LifetimeRules, type SessionBackend, type SessionFailure, lifetimeProblem, openText, parseSessionJson } from './backend.js'
+import { type CookieUpdate, type LifetimeRules, type SessionBackend, type SessionFailure, SessionStoreError, lifetimeProblem, openText, parseSessionJson } from './backend.js'
 import { CACHE_BYTES_PER_ENTRY } from './cookie.js'
+import { Revocations, type Stamp, storeCall, withGeneration } from './revocation.js'
 import { base64 } from '../fernet/base64.js'
 import { Fernet, MultiFernet, ageProblem } from '../fernet/fernet.js'
-import { hkdf } from '../fernet/hkdf.js'
-import { type SaveAction, Session, type SessionRecord, type SessionSettings, isNobody, kRecord, lifetimeOf } from '../session.js'
+import { type SaveAction, Session, type SessionRecord, type SessionSettings, kRecord, lifetimeOf } from '../session.js'
 import type { SessionStore, StoredSession } from '../stores/store.js'
 
 export interface StoreBackendOptions {
@@ -29,20 +29,7 @@ export interface StoreBackendOptions {
   cacheSize: number
 }
 
-/**
- * The store could not be reached in time, or failed: the request is answered 503. The reason
- * (a driver's message may name hosts and database users) is the error's cause: in the log, not
- * in the reply.
- */
-export class SessionStoreError extends Error {
-  readonly statusCode = 503
-  readonly code = 'FST_SESSION_STORE_UNAVAILABLE'
-
-  constructor (operation: string, reason: unknown) {
-    super(`fastify-encrypted-session: the session store is unavailable (${operation})`, { cause: reason instanceof Error ? reason : new Error(String(reason)) })
-    this.name = 'SessionStoreError'
-  }
-}
+export { SessionStoreError }
 
 /** 128 bits from crypto.getRandomValues, as 22 characters of url-safe base64. */
 const ID_BYTES = 16
@@ -87,6 +74,14 @@ interface Loaded {
   stale: boolean
 }
 
+/** A session's stored JSON, the generation it is saved under included, and that generation. */
+interface Stamped {
+  text: string
+  stamp: Stamp | undefined
+  /** A new authentication: the generation was read for it, and must be confirmed once written. */
+  read: boolean
+}
+
 function newId (): string {
   return base64.encode(globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES))).slice(0, 22)
 }
@@ -109,14 +104,11 @@ export class StoreBackend implements SessionBackend {
   readonly #rules: LifetimeRules
   readonly #idFernet: MultiFernet
   readonly #dataFernet: MultiFernet
-  /** HMAC keys that turn a user id into the name of its index, one per configured key. */
-  readonly #indexKeys: Promise<CryptoKey[]>
+  readonly #revocations: Revocations
   readonly #cache: LRUCache<string, RememberedToken> | undefined
   // Stored data tokens already verified, with their JSON: a record changes only when written,
   // so reading one again costs no decryption (WebCrypto work is most of a store-mode request).
   readonly #texts: LRUCache<string, RememberedData> | undefined
-  // Index names by user id: each is an HMAC, needed on every write of a logged-in session.
-  readonly #indexNames = new LRUCache<string, string>({ max: 10_000 })
   readonly #loaded = new WeakMap<Session, Loaded>()
 
   constructor (options: StoreBackendOptions) {
@@ -128,8 +120,15 @@ export class StoreBackend implements SessionBackend {
     this.#rules = { settings: options.settings, absoluteLifetime: options.absoluteLifetime, createdKey: options.createdKey }
     this.#idFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_ID_TOKEN_LENGTH })))
     this.#dataFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_STORED_TOKEN_LENGTH })))
-    this.#indexKeys = Promise.all(options.keys.map(async (key) => await globalThis.crypto.subtle.importKey(
-      'raw', await hkdf(key, 'store user index') as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])))
+    this.#revocations = new Revocations({
+      keys: options.keys,
+      store: options.store,
+      timeout: options.timeout,
+      hashNames: options.encrypt,
+      userId: options.userId,
+      userKey: options.settings.userKey,
+      maxTtl: options.settings.maxTtl
+    })
     this.#cache = options.cacheSize > 0 ? new LRUCache({ max: options.cacheSize }) : undefined
     // Bounded like the cookie backend's cache: cacheSize entries and cacheSize KB.
     this.#texts = options.cacheSize > 0 && options.encrypt
@@ -156,7 +155,15 @@ export class StoreBackend implements SessionBackend {
     const { data, text, stale } = opened
     const over = lifetimeProblem(data, known.timestamp, now, this.#rules)
     if (over !== undefined) return over
-    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: text, settings: this.#settings })
+    const checked = await this.#revocations.check(data, known.timestamp)
+    if (checked === 'revoked') {
+      // Refused for good: its record goes, as a logout's does.
+      await this.#call('destroy', async () => await this.#store.destroy(known.id))
+      return checked
+    }
+    // The app sees the data without its generation; a renewal then serialises the data again.
+    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: checked.stripped ? undefined : text, settings: this.#settings })
+    this.#revocations.remember(session, checked.stamp)
     this.#loaded.set(session, { id: known.id, version: stored.version, text, stale })
     return session
   }
@@ -207,74 +214,80 @@ export class StoreBackend implements SessionBackend {
     return token
   }
 
-  /** The name of a user's index: an HMAC of its id, so that a dump of the store shows no user ids. */
-  async #indexName (id: string | number, key: CryptoKey): Promise<string> {
-    if (!this.#encrypt) return String(id)
-    const mac = await globalThis.crypto.subtle.sign('HMAC', key, new TextEncoder().encode(String(id)))
-    return base64.encode(new Uint8Array(mac)).slice(0, 43)
-  }
-
-  /** The index a session with this data is listed under, if it has a user. */
-  async #indexOf (data: SessionRecord): Promise<string | undefined> {
-    const user = data[this.#settings.userKey]
-    const id = isNobody(user) ? undefined : this.#userId(user)
-    if (id === undefined) return undefined
-    const known = this.#indexNames.get(String(id))
-    if (known !== undefined) return known
-    const name = await this.#indexName(id, (await this.#indexKeys)[0] as CryptoKey)
-    this.#indexNames.set(String(id), name)
-    return name
-  }
-
   async #call<T> (operation: string, run: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new SessionStoreError(operation, `no answer within ${this.#timeout} ms`)) }, this.#timeout)
-    })
-    const failing = run().catch(async (error: unknown) => await Promise.reject(new SessionStoreError(operation, error)))
-    try {
-      return await Promise.race([failing, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await storeCall(operation, this.#timeout, run)
   }
 
   /** Stores a new session under a fresh id. */
-  async #create (text: string, ttl: number, index: string | undefined): Promise<string> {
+  async #create (text: string, ttl: number, user: string | undefined): Promise<Loaded> {
     for (let attempt = 0; attempt < MAX_NEW_IDS; attempt++) {
       const id = newId()
       const data = await this.#seal(id, text)
-      const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, index))
-      if (result.ok) return id
+      const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, user))
+      if (result.ok) return { id, version: result.version, text, stale: false }
     }
     throw new SessionStoreError('put', `${MAX_NEW_IDS} new session ids in a row were reported taken`)
   }
 
+  /**
+   * The JSON to store, under the generation of its user's revocation record: the one the
+   * session was loaded under, or for a new authentication the current one.
+   */
+  async #stamped (session: Session | undefined, data: SessionRecord, json: string, authenticated: boolean): Promise<Stamped> {
+    const stamping = await this.#revocations.stampFor(session, data, authenticated)
+    return { text: withGeneration(json, stamping?.stamp), stamp: stamping?.stamp, read: stamping?.read === true }
+  }
+
+  /** The hint stores get of a record's owner: the user's revocation record name (an HMAC of the id). */
+  async #ownerOf (stamp: Stamp | undefined): Promise<string | undefined> {
+    return stamp === undefined ? undefined : (await this.#revocations.namesOf(stamp.user))[0]
+  }
+
+  /**
+   * After a new authentication was written: if a revoke wrote a newer generation meanwhile,
+   * the session takes it (the login completed after it), key by key over concurrent writes.
+   * Whether the session is still there.
+   */
+  async #confirm (written: Loaded, stamped: Stamped, ttl: number): Promise<boolean> {
+    if (!stamped.read) return true
+    let alive = true
+    await this.#revocations.confirm(stamped.stamp as Stamp, async (newer) => {
+      const owner = await this.#ownerOf(newer)
+      alive = await this.#update(written, parseSessionJson(withGeneration(written.text, newer)) as SessionRecord, ttl, owner) === 'kept'
+      return alive
+    })
+    return alive
+  }
+
   async save (session: Session, action: SaveAction): Promise<CookieUpdate> {
     const loaded = this.#loaded.get(session)
-    const record = session[kRecord]
     const ttl = action.ttl * 1000
-    const index = await this.#indexOf(record)
-    if (loaded === undefined || action.regenerated) {
+    const regenerated = loaded === undefined || action.regenerated
+    // login(), or a regenerate() that kept nothing of the old session: a new authentication.
+    const stamped = await this.#stamped(session, session[kRecord], action.json, regenerated && !action.carriesOver)
+    const owner = await this.#ownerOf(stamped.stamp)
+    if (regenerated) {
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
-      const id = await this.#create(action.json, ttl, index)
+      const created = await this.#create(stamped.text, ttl, owner)
       // What regenerate() kept came from the old record: if another request ended that one
-      // meanwhile (logout, revokeSessions), the copy must not outlive it. What this request
-      // set itself (a login, passport's user after its regenerate(), a flash message) stands.
+      // meanwhile (logout), the copy must not outlive it. What this request set itself (a
+      // login, passport's user after its regenerate(), a flash message) stands.
       if (loaded !== undefined && await this.#end(loaded) === false && action.carriesOver) {
-        await this.#call('destroy', async () => await this.#store.destroy(id, index))
+        await this.#call('destroy', async () => await this.#store.destroy(created.id, owner))
         return undefined
       }
-      return await this.#issue(id, action.timestamp)
+      if (!await this.#confirm(created, stamped, ttl)) return undefined
+      return await this.#issue(created.id, action.timestamp)
     }
-    if (action.json !== loaded.text || loaded.stale) {
-      const outcome = await this.#update(loaded, record, ttl, index)
+    if (stamped.text !== loaded.text || loaded.stale) {
+      const outcome = await this.#update(loaded, parseSessionJson(stamped.text) as SessionRecord, ttl, owner)
       // Ended: another request emptied it meanwhile; gone: deleted or revoked meanwhile, and the
       // cookie is left for the next request to find it gone.
       if (outcome !== 'kept') return outcome === 'ended' ? null : undefined
+      if (!await this.#confirm(loaded, stamped, ttl)) return undefined
     } else if (action.fresh) {
       // Renewal without a change: the record lives on, unwritten.
-      if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, index))) return undefined
+      if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, owner))) return undefined
     }
     return await this.#issue(loaded.id, action.timestamp)
   }
@@ -285,18 +298,23 @@ export class StoreBackend implements SessionBackend {
    * write wins. 'gone' when the record was destroyed or revoked meanwhile: it is not brought
    * back. 'ended' when the session written is empty.
    */
-  async #update (loaded: Loaded, record: SessionRecord, ttl: number, index: string | undefined): Promise<'kept' | 'ended' | 'gone'> {
+  async #update (loaded: Loaded, record: SessionRecord, ttl: number, owner: string | undefined): Promise<'kept' | 'ended' | 'gone'> {
     const before = parseSessionJson(loaded.text) as SessionRecord
     const { set, removed } = changesOf(before, record)
     let text = JSON.stringify(record)
     let expected = loaded.version
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const data = await this.#seal(loaded.id, text)
-      const result = await this.#call('put', async () => await this.#store.put(loaded.id, data, expected, ttl, index))
+      const result = await this.#call('put', async () => await this.#store.put(loaded.id, data, expected, ttl, owner))
       // An empty session is written too, by the same rule, rather than deleted: a request that
       // wrote meanwhile merges its keys into it instead of losing them. Its cookie is cleared,
       // and the record expires by itself.
-      if (result.ok) return text === '{}' ? 'ended' : 'kept'
+      if (result.ok) {
+        // What is stored now: a later write of this request (a login confirmed) starts from it.
+        loaded.version = result.version
+        loaded.text = text
+        return text === '{}' ? 'ended' : 'kept'
+      }
       if (result.current === undefined) return 'gone'
       const theirs = await this.#read(result.current, loaded.id)
       // Written under a key this server lacks (a rollout under way): merging over nothing would
@@ -313,9 +331,7 @@ export class StoreBackend implements SessionBackend {
 
   /** Deletes a loaded session's record; whether it was still there (undefined: the store cannot tell). */
   async #end (loaded: Loaded): Promise<boolean | undefined | void> {
-    const before = parseSessionJson(loaded.text) as SessionRecord
-    const index = await this.#indexOf(before)
-    return await this.#call('destroy', async () => await this.#store.destroy(loaded.id, index))
+    return await this.#call('destroy', async () => await this.#store.destroy(loaded.id))
   }
 
   end (session: Session, keysDeleted: boolean): Promise<boolean> | undefined {
@@ -328,16 +344,27 @@ export class StoreBackend implements SessionBackend {
   }
 
   async encode (data: SessionRecord, now: number): Promise<string> {
-    const text = JSON.stringify(data)
-    const id = await this.#create(text, lifetimeOf(data, this.#settings) * 1000, await this.#indexOf(data))
-    return await this.#issue(id, now)
+    const ttl = lifetimeOf(data, this.#settings) * 1000
+    const stamped = await this.#stamped(undefined, data, JSON.stringify(data), true)
+    const created = await this.#create(stamped.text, ttl, await this.#ownerOf(stamped.stamp))
+    await this.#confirm(created, stamped, ttl)
+    return await this.#issue(created.id, now)
   }
 
-  /** Deletes every session of a user: the index under every configured key (rotation). */
-  async revoke (userId: string | number): Promise<number> {
-    const names = new Set(await Promise.all((await this.#indexKeys).map(async (key) => await this.#indexName(userId, key))))
-    let count = 0
-    for (const name of names) count += await this.#call('revoke', async () => await this.#store.revoke(name))
-    return count
+  /**
+   * A new generation for the user: every session made before it is refused where it is next
+   * seen. `except` is rewritten under the new generation and lives on.
+   */
+  async revoke (userId: string | number, except: Session | undefined): Promise<void> {
+    // Within storeTimeout as a whole, or rejected. A write that lands after the rejection only
+    // ends sessions sooner; a retry writes yet another generation.
+    await this.#call('revoke', async () => {
+      const stamp = await this.#revocations.revoke(String(userId))
+      if (except === undefined || this.#revocations.stampOf(except)?.user !== stamp.user) return
+      this.#revocations.adopt(except, stamp)
+      const loaded = this.#loaded.get(except) as Loaded
+      const ttl = lifetimeOf(except[kRecord], this.#settings) * 1000
+      await this.#update(loaded, parseSessionJson(withGeneration(loaded.text, stamp)) as SessionRecord, ttl, await this.#ownerOf(stamp))
+    })
   }
 }

@@ -6,6 +6,7 @@
 // be undone by a write that read the record just before it, on any server, nor by a write the
 // store carries out after we gave up waiting for it: ending a session writes a marker first,
 // which every read honours, and a write to an existing session looks for it after writing.
+// Revocation keeps no list here either: a user's revocation record is one record among others.
 import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './store.js'
 
 /** The record given to the store: the shape express-session stores expect, and our fields. */
@@ -17,19 +18,12 @@ interface Record {
   data: unknown
 }
 
-interface IndexRecord {
-  cookie: Record['cookie']
-  ids: string[]
-}
-
-// Index records live beside sessions under ids that no session id (url-safe base64) can be.
-const INDEX_PREFIX = 'user.'
-// Markers of ended sessions, under ids no session id can be either.
+// Markers of ended sessions, under ids no session id (url-safe base64) can be. (The per-user
+// index records `user.` of earlier releases are no longer read or written: each expires with
+// the longest-lived session it listed.)
 const ENDED_PREFIX = 'ended.'
-/** Sessions listed per user at most; the oldest fall off (they can still expire on their own). */
-const MAX_LISTED = 1000
-/** Passes over a user's index by revoke(): sessions listed while it ends the others are ended too. */
-const MAX_REVOKE_PASSES = 8
+/** The plugin's own records (a user's revocation record) have a dot in their id: never ended, no marker to read. */
+const isOwnRecord = (id: string): boolean => id.includes('.')
 
 export interface ExpressStoreAdapterOptions {
   /** The data is JSON text to store as an object, rather than a token to store as it is. */
@@ -87,27 +81,23 @@ export class ExpressStoreAdapter implements SessionStore {
 
   async get (id: string): Promise<StoredSession | undefined> {
     // Both at once: a session is loaded in one round-trip.
-    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', id), this.#call<unknown>('get', ENDED_PREFIX + id)])
+    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', id), isOwnRecord(id) ? undefined : this.#call<unknown>('get', ENDED_PREFIX + id)])
     if (ended != null) return undefined
     if (record == null || typeof record.version !== 'number' || record.data === undefined) return undefined
     return { data: typeof record.data === 'string' ? record.data : JSON.stringify(record.data), version: record.version }
   }
 
-  async put (id: string, data: string, expected: number | null, ttl: number, user?: string): Promise<PutResult> {
-    const result = await this.#queued(id, async (): Promise<PutResult> => {
+  async put (id: string, data: string, expected: number | null, ttl: number): Promise<PutResult> {
+    return await this.#queued(id, async (): Promise<PutResult> => {
       const current = await this.get(id)
       if (expected === null ? current !== undefined : current?.version !== expected) return { ok: false, current }
       const version = (expected ?? 0) + 1
       const record: Record = { cookie: cookieOf(ttl), version, data: this.#plain ? JSON.parse(data) : data }
       await this.#call('set', id, record)
       // A new id was never ended; an existing one may have been, after it was read above.
-      if (expected !== null && await this.#undoIfEnded(id)) return { ok: false, current: undefined }
+      if (expected !== null && !isOwnRecord(id) && await this.#undoIfEnded(id)) return { ok: false, current: undefined }
       return { ok: true, version }
     })
-    // Listed outside the session's queue: revoke() holds the index's queue while it ends
-    // sessions, so holding both here in the other order could wait forever.
-    if (result.ok && user !== undefined) await this.#list(user, id, ttl)
-    return result
   }
 
   /** After a write: if the session was ended meanwhile (here or on another server), ends it again. */
@@ -117,27 +107,22 @@ export class ExpressStoreAdapter implements SessionStore {
     return true
   }
 
-  async touch (id: string, ttl: number, user?: string): Promise<boolean> {
+  async touch (id: string, ttl: number): Promise<boolean> {
     if (typeof this.#store.touch === 'function') {
       // express-session's touch carries no data: the store only moves the record's expiry.
       await this.#call('touch', id, { cookie: cookieOf(ttl) })
-    } else {
-      const alive = await this.#queued(id, async () => {
-        const record = await this.#call<Record | null | undefined>('get', id)
-        if (record == null) return false
-        await this.#call('set', id, { ...record, cookie: cookieOf(ttl) })
-        return !await this.#undoIfEnded(id)
-      })
-      if (!alive) return false
+      return true
     }
-    if (user !== undefined) await this.#list(user, id, ttl)
-    return true
+    return await this.#queued(id, async () => {
+      const record = await this.#call<Record | null | undefined>('get', id)
+      if (record == null) return false
+      await this.#call('set', id, { ...record, cookie: cookieOf(ttl) })
+      return !await this.#undoIfEnded(id)
+    })
   }
 
-  async destroy (id: string, user?: string): Promise<boolean> {
-    const existed = await this.#end(id)
-    if (user !== undefined) await this.#unlist(user, id)
-    return existed
+  async destroy (id: string): Promise<boolean> {
+    return await this.#end(id)
   }
 
   /**
@@ -150,47 +135,5 @@ export class ExpressStoreAdapter implements SessionStore {
     await this.#call('set', ENDED_PREFIX + id, { cookie: cookieOf(this.#endedFor) })
     await this.#queued(id, async () => { await this.#call('destroy', id) })
     return existed
-  }
-
-  async revoke (user: string): Promise<number> {
-    const index = INDEX_PREFIX + user
-    return await this.#queued(index, async () => {
-      const ended = new Set<string>()
-      let count = 0
-      // A login on another server can list a session while this one ends the others: read the
-      // index again until it lists nothing new.
-      for (let pass = 0; pass < MAX_REVOKE_PASSES; pass++) {
-        const record = await this.#call<IndexRecord | null | undefined>('get', index)
-        const fresh = (record?.ids ?? []).filter((id) => !ended.has(id))
-        if (fresh.length === 0) break
-        for (const id of fresh) {
-          ended.add(id)
-          if (await this.#end(id)) count++
-        }
-      }
-      await this.#call('destroy', index)
-      return count
-    })
-  }
-
-  async #list (user: string, id: string, ttl: number): Promise<void> {
-    const index = INDEX_PREFIX + user
-    await this.#queued(index, async () => {
-      const record = await this.#call<IndexRecord | null | undefined>('get', index)
-      const ids = (record?.ids ?? []).filter((listed) => listed !== id)
-      ids.push(id)
-      // The index lives as long as its longest-lived session.
-      const expires = Math.max(Date.now() + ttl, Date.parse(record?.cookie?.expires ?? '') || 0)
-      await this.#call('set', index, { cookie: cookieOf(expires - Date.now()), ids: ids.slice(-MAX_LISTED) })
-    })
-  }
-
-  async #unlist (user: string, id: string): Promise<void> {
-    const index = INDEX_PREFIX + user
-    await this.#queued(index, async () => {
-      const record = await this.#call<IndexRecord | null | undefined>('get', index)
-      if (record?.ids?.includes(id) !== true) return
-      await this.#call('set', index, { ...record, ids: record.ids.filter((listed) => listed !== id) })
-    })
   }
 }

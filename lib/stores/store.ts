@@ -24,19 +24,19 @@ export interface SessionStore {
   /**
    * Writes `data` if the record is as expected: `expected` null means the id must be unused (a
    * new session), a number means the record must still hold that version. On success the record
-   * lives `ttl` milliseconds from now, and is listed under `user` when given (for revoke()).
+   * lives `ttl` milliseconds from now. `user`, when given, says the record belongs to a
+   * logged-in user (an opaque name, the same for all of one user's records): a hint for a
+   * store's eviction, never a list to keep. Revocation needs no list (see README, Revocation).
+   * Ids with a dot are the plugin's own records (`rev.` + a name: a user's revocation record).
    */
   put: (id: string, data: string, expected: number | null, ttl: number, user?: string) => Promise<PutResult>
   /** Extends the record's life to `ttl` milliseconds from now; false when it is gone. */
   touch: (id: string, ttl: number, user?: string) => Promise<boolean>
   /**
-   * Deletes the record, and its entry under `user`; resolves to whether the record was there
-   * (undefined: the store cannot tell). regenerate() uses it to never bring back a session that
-   * another request ended meanwhile.
+   * Deletes the record; resolves to whether it was there (undefined: the store cannot tell).
+   * regenerate() uses it to never bring back a session that another request ended meanwhile.
    */
   destroy: (id: string, user?: string) => Promise<boolean | undefined | void>
-  /** Deletes every session listed under `user`; resolves to how many there were. */
-  revoke: (user: string) => Promise<number>
 }
 
 type Callback<T> = (error?: unknown, value?: T) => void
@@ -53,7 +53,7 @@ const hasMethods = (value: unknown, names: string[]): boolean =>
   typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
 
 export function isSessionStore (value: unknown): value is SessionStore {
-  return hasMethods(value, ['get', 'put', 'touch', 'destroy', 'revoke'])
+  return hasMethods(value, ['get', 'put', 'touch', 'destroy'])
 }
 
 export function isExpressStore (value: unknown): value is ExpressStoreLike {
