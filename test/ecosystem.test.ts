@@ -490,12 +490,11 @@ t.test('ours in store mode: passport logins can be revoked with userKey \'passpo
     const user = browser(app)
     await user.post('/login', ADA)
     t.same((await user.get('/me')).json(), LOGGED_IN_ADA)
-    const ended = await app.revokeSessions('ada')
+    await app.revokeSessions('ada')
     if (userKey === undefined) {
-      t.equal(ended, 0, 'without userKey the session is listed under no user: nothing to revoke (hence the README\'s advice)')
+      t.same((await user.get('/me')).json(), LOGGED_IN_ADA, 'without userKey the session has no user the plugin knows: nothing to revoke (hence the README\'s advice)')
     } else {
-      t.equal(ended, 1, 'userKey \'passport\': the serializer\'s id is the user\'s id')
-      t.same((await user.get('/me')).json(), ANONYMOUS, 'and the login is over')
+      t.same((await user.get('/me')).json(), ANONYMOUS, 'userKey \'passport\': the serializer\'s id is the user\'s id, and the login is over')
     }
     await app.close()
   }

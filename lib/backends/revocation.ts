@@ -174,6 +174,11 @@ export class Revocations {
     return { stamp: await this.#fresh(user), read: true }
   }
 
+  /** Whether the stamp's generation is still its user's. */
+  async holds (stamp: Stamp): Promise<boolean> {
+    return (await this.#fresh(stamp.user)).generation === stamp.generation
+  }
+
   async #fresh (user: string): Promise<Stamp> {
     return { user, generation: (await this.#current(user))?.generation ?? '' }
   }

@@ -267,6 +267,11 @@ export class StoreBackend implements SessionBackend {
     const stamped = await this.#stamped(session, session[kRecord], action.json, regenerated && !action.carriesOver)
     const owner = await this.#ownerOf(stamped.stamp)
     if (regenerated) {
+      // What regenerate() carries over of a session revoked meanwhile is not copied at all.
+      if (action.carriesOver && stamped.stamp !== undefined && !stamped.read && !await this.#revocations.holds(stamped.stamp)) {
+        await this.#end(loaded as Loaded)
+        return undefined
+      }
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
       const created = await this.#create(stamped.text, ttl, owner)
       // What regenerate() kept came from the old record: if another request ended that one
