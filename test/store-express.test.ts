@@ -8,9 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Fernet } from '../index.js'
 import { ExpressStoreAdapter } from '../lib/stores/express.js'
 import type { ExpressStoreLike } from '../lib/stores/store.js'
-import { sessionBehaviours } from './helpers/behaviours.js'
+import { buildApp } from './helpers/app.js'
+import { Jar, sessionBehaviours } from './helpers/behaviours.js'
 import { betterSqlite3 } from './helpers/native.js'
 import { connectRedis } from './helpers/redis-clients.js'
 import { serversMissing, startRedis } from './helpers/servers.js'
@@ -60,9 +62,32 @@ const stores: Record<string, (t: Test) => Promise<ExpressStoreLike>> = {
   }
 }
 
+/** Two servers on one store: a user logged in on both, revoked on one, is out on both; another user stays. */
+async function revocationHolds (t: Test, store: ExpressStoreLike): Promise<void> {
+  const key = Fernet.generateKey()
+  const server = async (): Promise<import('fastify').FastifyInstance> => {
+    const { app } = await buildApp({ key, store: store as never }, (app) => {
+      app.get('/login/:id', async (request) => { request.session.login({ id: (request.params as { id: string }).id }); return {} })
+      app.get('/read', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
+    })
+    t.teardown(async () => { await app.close() })
+    return app
+  }
+  const [a, b] = [await server(), await server()]
+  const [phone, laptop, other] = [new Jar(), new Jar(), new Jar()]
+  phone.take(await a.inject({ url: '/login/ada', cookies: phone.cookies }))
+  laptop.take(await b.inject({ url: '/login/ada', cookies: laptop.cookies }))
+  other.take(await a.inject({ url: '/login/bob', cookies: other.cookies }))
+  await b.revokeSessions('ada')
+  t.same((await a.inject({ url: '/read', cookies: phone.cookies })).json(), { isNew: true, data: {} }, 'revoked on B, out on A')
+  t.same((await b.inject({ url: '/read', cookies: laptop.cookies })).json(), { isNew: true, data: {} })
+  t.same((await a.inject({ url: '/read', cookies: other.cookies })).json().data, { current_user: { id: 'bob' } }, 'another user stays')
+}
+
 for (const [name, make] of Object.entries(stores)) {
-  t.test(`${name} passes the behavioural suite`, { skip: name === 'better-sqlite3-session-store' ? sqlite.skip : false }, async (t) => {
+  t.test(`${name}: the behavioural suite, and revocation`, { skip: name === 'better-sqlite3-session-store' ? sqlite.skip : false }, async (t) => {
     await sessionBehaviours(t, { store: await make(t) as never })
+    await t.test('revocation seen by another server', async (t) => { await revocationHolds(t, await make(t)) })
   })
 }
 
@@ -104,14 +129,18 @@ t.test('ENOENT from a store\'s get is no session, as express-session reads it; o
   await t.rejects(adapter.get('unreadable'), /EACCES/)
 })
 
-t.test('connect-redis on both Redis clients passes the behavioural suite', { skip: skipRedis }, async (t) => {
+t.test('connect-redis on both Redis clients: the behavioural suite, and revocation', { skip: skipRedis }, async (t) => {
   const redis = await startRedis(t)
   await t.test('connect-redis 9 on node-redis', async (t) => {
     const { RedisStore } = await import('connect-redis')
-    await sessionBehaviours(t, { store: new RedisStore({ client: await connectRedis(t, 'node-redis', { kind: 'standalone', port: redis.port }), prefix: 'nr:' }) as never })
+    const store = new RedisStore({ client: await connectRedis(t, 'node-redis', { kind: 'standalone', port: redis.port }), prefix: 'nr:' })
+    await sessionBehaviours(t, { store: store as never })
+    await t.test('revocation seen by another server', async (t) => { await revocationHolds(t, store as never) })
   })
   await t.test('connect-redis 7 on ioredis', async (t) => {
     const { default: RedisStore } = await import('connect-redis-7') as unknown as { default: new (options: object) => ExpressStoreLike }
-    await sessionBehaviours(t, { store: new RedisStore({ client: await connectRedis(t, 'ioredis', { kind: 'standalone', port: redis.port }), prefix: 'io:' }) as never })
+    const store = new RedisStore({ client: await connectRedis(t, 'ioredis', { kind: 'standalone', port: redis.port }), prefix: 'io:' })
+    await sessionBehaviours(t, { store: store as never })
+    await t.test('revocation seen by another server', async (t) => { await revocationHolds(t, store) })
   })
 })
