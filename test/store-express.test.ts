@@ -91,6 +91,22 @@ for (const [name, make] of Object.entries(stores)) {
   })
 }
 
+t.test('16 concurrent writes to one session in one process: none lost, none timed out', async (t) => {
+  for (const [name, make] of Object.entries(stores)) {
+    if (name === 'better-sqlite3-session-store' && sqlite.skip !== false) continue
+    const { app } = await buildApp({ key: Fernet.generateKey(), store: await make(t) as never, storeTimeout: 2000 }, (app) => {
+      app.get('/set/:key', async (request) => { request.session.set((request.params as { key: string }).key, 1); return {} })
+      app.get('/read', async (request) => request.session.data())
+    })
+    t.teardown(async () => { await app.close() })
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/set/start', cookies: jar.cookies }))
+    const answers = await Promise.all(Array.from({ length: 16 }, async (_, i) => await app.inject({ url: `/set/k${i}`, cookies: jar.cookies })))
+    t.same(answers.map((answer) => answer.statusCode), Array(16).fill(200), `${name}: every write answered 200`)
+    t.equal(Object.keys((await app.inject({ url: '/read', cookies: jar.cookies })).json()).length, 17, `${name}: every key kept`)
+  }
+})
+
 /** The store's own answer for an id, in whatever style it answers. */
 async function raw (store: ExpressStoreLike, id: string): Promise<unknown> {
   return await new Promise((resolve) => {
