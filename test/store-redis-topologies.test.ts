@@ -145,8 +145,10 @@ async function outage (t: Test, byClient: Map<ClientName, [ChildServer, ChildSer
 t.test('one Redis server', { skip }, async (t) => {
   const redis = await startRedis(t, { appendonly: true })
   const topology: Topology = { kind: 'standalone', port: redis.port }
+  // The server processes start while the in-process suite runs.
+  const starting = childServers(t, topology)
   for (const client of CLIENTS) await t.test(client, async (t) => { await suite(t, client, topology) })
-  const servers = await childServers(t, topology)
+  const servers = await starting
   await t.test('16 concurrent writes to one session over two processes: none lost', async (t) => { await concurrentWrites(t, servers) })
   await t.test('a restart under load: both clients', async (t) => {
     await outage(t, servers, async () => { await redis.stop() }, async () => { await redis.start() })
@@ -156,8 +158,10 @@ t.test('one Redis server', { skip }, async (t) => {
 t.test('a primary and a replica behind Sentinel, failing over', { skip }, async (t) => {
   const setup = await startRedisSentinel(t)
   const topology: Topology = { kind: 'sentinel', name: setup.name, sentinel: setup.sentinel }
+  // The server processes start while the in-process suite runs.
+  const starting = childServers(t, topology)
   for (const client of CLIENTS) await t.test(client, async (t) => { await suite(t, client, topology) })
-  const servers = await childServers(t, topology)
+  const servers = await starting
   await t.test('16 concurrent writes to one session over two processes: none lost', async (t) => { await concurrentWrites(t, servers) })
   await t.test('the primary dies under load and Sentinel promotes the replica: both clients', async (t) => {
     await outage(t, servers, async () => { await setup.failover() }, async () => {})
@@ -167,8 +171,10 @@ t.test('a primary and a replica behind Sentinel, failing over', { skip }, async 
 t.test('a 3-master Redis Cluster', { skip }, async (t) => {
   const cluster = await startRedisCluster(t, 3)
   const topology: Topology = { kind: 'cluster', nodes: cluster.nodes }
+  // The server processes start while the in-process suite runs.
+  const starting = childServers(t, topology)
   for (const client of CLIENTS) await t.test(client, async (t) => { await suite(t, client, topology) })
-  const servers = await childServers(t, topology)
+  const servers = await starting
   await t.test('16 concurrent writes to one session over two processes: none lost', async (t) => { await concurrentWrites(t, servers) })
   await t.test('the whole cluster restarts under load: both clients', async (t) => {
     await outage(t, servers, async () => { await Promise.all(cluster.masters.map(async (master) => { await master.stop() })) }, async () => {
