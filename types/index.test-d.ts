@@ -102,7 +102,12 @@ app.register(encryptedSession, { key: Fernet.generateKey(), maxTtl: 30 * 86_400,
 app.register(encryptedSession, { key: 'k', store: new MemoryStore(), storeTimeout: '2s' })
 const aStore: SessionStore = new MemoryStore()
 void aStore
-expectType<Promise<number>>(app.revokeSessions('ada'))
+expectType<Promise<void>>(app.revokeSessions('ada'))
+expectType<Promise<void>>(app.revokeSessions('ada', 'session'))
+app.get('/password', async (request) => { await app.revokeSessions(1, { except: request.session, sessionName: 'session' }) })
+// @ts-expect-error except takes a session
+void app.revokeSessions('ada', { except: 'this one' })
+app.register(encryptedSession, { key: Fernet.generateKey(), revocationStore: new MemoryStore(), storeTimeout: 500 })
 expectType<number>(new SessionStoreError('get', 'down').statusCode)
 app.get('/typed', async (request) => {
   expectType<number | undefined>(request.session.visits)

@@ -227,11 +227,13 @@ export class Revocations {
   }
 }
 
-/** The JSON with the stamp's generation under GENERATION_KEY; the same text when it holds it already. */
+/**
+ * The JSON with the stamp's generation under GENERATION_KEY. The data never holds it (it is taken
+ * out on load), so the same data under the same generation always gives the same text.
+ */
 export function withGeneration (json: string, stamp: Stamp | undefined): string {
   if (stamp === undefined) return json
   const data = JSON.parse(json) as SessionRecord
-  if (data[GENERATION_KEY] === stamp.generation) return json
   data[GENERATION_KEY] = stamp.generation
   return JSON.stringify(data)
 }
