@@ -27,15 +27,15 @@ export const sessionData = (id = USER.id, visits = VISITS) => ({ user: { ...USER
 export const TTL = 86_400
 
 /** The session variants, in display order; 'bare' is the no-session reference server. */
-export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet', 'ours-cold', 'ours-noproxy', 'ours-memory', 'ours-redis', 'session-redis']
+export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet', 'ours-cold', 'ours-noproxy', 'ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
 /** Cookie-mode peers that ours is compared with on every route. */
 export const COOKIE_PEERS = ['secure-session', 'iron', 'node-fernet']
 /** The session lives in a store and the cookie holds only (a token of) its id. */
-export const STORE_VARIANTS = ['ours-memory', 'ours-redis', 'session-redis']
+export const STORE_VARIANTS = ['ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
 /** Variants that need the harness's redis-server; skipped, with a reason, without one. */
-export const REDIS_VARIANTS = ['ours-redis', 'session-redis']
+export const REDIS_VARIANTS = ['ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
 /** Key prefixes in Redis, one per variant, so that no variant reads or scans another's keys. */
-export const REDIS_PREFIX = { 'ours-redis': 'bench:ours:', 'session-redis': 'bench:fsess:' }
+export const REDIS_PREFIX = { 'ours-redis': 'bench:ours:', 'ours-redis-io': 'bench:io:', 'ours-redis-plain': 'bench:plain:', 'session-redis': 'bench:fsess:' }
 /**
  * Variants that answer one question about the read path, measured on /read only to keep the
  * run's length: ours-cold (no verified-token cache, every read decrypts) and ours-noproxy
@@ -52,6 +52,8 @@ export const VARIANT_LABELS = {
   'ours-noproxy': 'ours, Session without Proxy',
   'ours-memory': 'ours, store: MemoryStore',
   'ours-redis': 'ours, store: RedisStore',
+  'ours-redis-io': 'ours, store: RedisStore on ioredis',
+  'ours-redis-plain': 'ours, store: RedisStore, encryptStore: false',
   'session-redis': '@fastify/session + connect-redis'
 }
 export const SESSION_ROUTES = ['untouched', 'read', 'write']

@@ -55,7 +55,7 @@ export function computeRatios ({ http, micro, memory, proxy }) {
     // Below 1: what the Proxy around every Session costs a read.
     add('http read, Proxy', 'ours ÷ ours-noproxy', ours('read'), series('ours-noproxy', 'read'))
     for (const route of SESSION_ROUTES) {
-      for (const mine of ['ours-redis', 'ours-memory']) {
+      for (const mine of ['ours-redis', 'ours-redis-io', 'ours-redis-plain', 'ours-memory']) {
         add(`http ${route}, store`, `${mine} ÷ session-redis`, series(mine, route), series('session-redis', route))
       }
       add(`http ${route}, store`, 'ours-redis ÷ ours (cookie)', series('ours-redis', route), ours(route))
@@ -239,6 +239,8 @@ const COLORS = {
   'ours-noproxy': '#0b3d2e',
   'ours-memory': '#5fb58f',
   'ours-redis': '#1b7f5f',
+  'ours-redis-io': '#66b89a',
+  'ours-redis-plain': '#0d4f3a',
   'session-redis': '#8c564b'
 }
 
@@ -358,7 +360,7 @@ export function svgChart (results) {
     y += 28
     const stores = STORE_VARIANTS.filter((v) => http.cells.some((c) => c.variant === v))
     if (stores.length) {
-      const storeLabels = { 'ours-memory': 'ours, MemoryStore', 'ours-redis': 'ours, RedisStore', 'session-redis': '@fastify/session + connect-redis' }
+      const storeLabels = { 'ours-memory': 'ours, MemoryStore', 'ours-redis': 'ours, RedisStore', 'ours-redis-io': 'ours, RedisStore on ioredis', 'ours-redis-plain': 'ours, RedisStore, encryptStore: false', 'session-redis': '@fastify/session + connect-redis' }
       parts.push(legend(20, y + 8, stores, storeLabels, `bare, no session: ${short(bare)}`))
       y += 16
       parts.push(panel({
@@ -372,7 +374,7 @@ export function svgChart (results) {
         reference: { value: bare, label: 'bare' }
       }))
       y += 266
-      const storeLines = ['ours-redis', 'ours-memory'].filter((v) => stores.includes(v) && stores.includes('session-redis')).map((v) =>
+      const storeLines = ['ours-redis', 'ours-redis-io', 'ours-redis-plain', 'ours-memory'].filter((v) => stores.includes(v) && stores.includes('session-redis')).map((v) =>
         `${v} ÷ @fastify/session + connect-redis: ${SESSION_ROUTES.map((route) => `${route} ${f(r(`http ${route}, store`, `${v} ÷ session-redis`))}`).join(', ')}`)
       storeLines.push(`untouched ÷ bare: ${stores.map((v) => `${v} ${f(r('http untouched ÷ bare', `${v} untouched ÷ bare`))}`).join(', ')}`)
       y = subLines(parts, y, storeLines)

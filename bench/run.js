@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     'micro-ms': { type: 'string' },
     'proxy-ms': { type: 'string' },
     only: { type: 'string' },
+    variants: { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
     'no-gate': { type: 'boolean', default: false }
@@ -62,6 +63,8 @@ const settings = {
   proxyMs: num(args['proxy-ms'], quick ? 20 : 200),
   seed: num(args.seed, Date.now() % 1_000_000),
   only: (args.only ?? 'http,micro,proxy,memory').split(',').map((s) => s.trim()),
+  // Some of the HTTP variants only (bare is always measured), for a focused comparison.
+  variants: args.variants === undefined ? undefined : args.variants.split(',').map((s) => s.trim()),
   out: path.resolve(args.out ?? path.join(here, 'results', quick ? 'tmp' : '')),
   // The quiet gate (bench/cpu.js): off in quick mode, whose numbers mean nothing anyway.
   gate: !quick && !args['no-gate']
@@ -297,6 +300,7 @@ async function prepareVariant (variant, server) {
 async function runHttp () {
   const skipped = {}
   const serverVariants = ['bare', ...VARIANTS].filter((variant) => {
+    if (settings.variants !== undefined && variant !== 'bare' && !settings.variants.includes(variant)) return false
     if (redis !== null || !REDIS_VARIANTS.includes(variant)) return true
     skipped[variant] = redisInfo.skipped
     return false

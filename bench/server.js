@@ -96,6 +96,28 @@ switch (variant) {
     })
     break
   }
+  case 'ours-redis-io':
+  case 'ours-redis-plain': {
+    // The same store on ioredis; and on node-redis with the data stored as plain JSON.
+    const { default: encryptedSession } = await import(pluginEntry())
+    const { RedisStore } = await import(distModule('lib/stores/redis.js'))
+    let client
+    if (variant === 'ours-redis-io') {
+      const { Redis } = await import('ioredis')
+      client = new Redis(process.env.BENCH_REDIS_URL)
+      await new Promise((resolve, reject) => { client.once('ready', resolve); client.once('error', reject) })
+    } else {
+      client = await redisClient()
+    }
+    await app.register(encryptedSession, {
+      key: process.env.BENCH_KEY,
+      ttl: TTL,
+      cookie: { secure: false },
+      encryptStore: variant !== 'ours-redis-plain',
+      store: new RedisStore({ client, prefix: REDIS_PREFIX[variant] })
+    })
+    break
+  }
   case 'session-redis': {
     // The peer's store mode as its README sets it up; cookieName 'session' only so that the
     // harness finds every variant's cookie under one name. rolling stays at its default (true):

@@ -46,6 +46,30 @@ install_version() {
   echo "$dir/bin"
 }
 
+# better-sqlite3 (a test dependency) is a native addon that npm built for the Node running npm
+# ci; another Node cannot load it. Build it for each Node from the same package source, against
+# the headers that Node's own package ships (nothing downloaded), with npm's node-gyp; cached
+# per version and ABI. Prints the addon's path, which the tests load (test/helpers/native.ts).
+build_sqlite() {
+  local bin=$1 abi version out tmp gyp
+  abi="$("$bin/node" -p process.versions.modules)"
+  version="$(node -p "require('$ROOT/node_modules/better-sqlite3/package.json').version")"
+  out="$CACHE/better-sqlite3-$version-abi$abi/better_sqlite3.node"
+  if [[ ! -f "$out" ]]; then
+    echo "building better-sqlite3 $version for $("$bin/node" --version)" >&2
+    gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+    tmp="$(mktemp -d "$CACHE/.sqlite.XXXXXX")"
+    cp -r "$ROOT/node_modules/better-sqlite3/." "$tmp/"
+    rm -rf "$tmp/build"
+    (cd "$tmp" && JOBS=2 PATH="$bin:$PATH" "$bin/node" "$gyp" rebuild --release --nodedir="$(dirname "$bin")" >&2)
+    mkdir -p "$(dirname "$out")"
+    cp "$tmp/build/Release/better_sqlite3.node" "$out.tmp"
+    mv "$out.tmp" "$out"
+    rm -rf "$tmp"
+  fi
+  echo "$out"
+}
+
 install_all() {
   local versions v
   versions="$(pick_versions)"
@@ -68,7 +92,8 @@ case "${1:-}" in
       SECONDS=0
       # tap spawns each test file with process.execPath, so running tap's JS
       # entry with this node makes the test processes use it too.
-      if PATH="$bin:$PATH" node node_modules/.bin/tap "$@"; then
+      sqlite="$(build_sqlite "$bin")"
+      if BETTER_SQLITE3_BINDING="$sqlite" PATH="$bin:$PATH" node node_modules/.bin/tap "$@"; then
         echo "===== node $ver: PASS (${SECONDS}s) ====="
       else
         echo "===== node $ver: FAIL (${SECONDS}s) ====="

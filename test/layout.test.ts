@@ -82,7 +82,7 @@ t.test('the folders hold the files the layout names', async (t) => {
     'cookies/cookie-chunks.ts', 'cookies/cookie-plugin.ts', 'cookies/session-cookies.ts',
     'fernet/base64.ts', 'fernet/bytes.ts', 'fernet/derive-key.ts', 'fernet/fernet.ts', 'fernet/hkdf.ts', 'fernet/public.ts',
     'options.ts', 'session.ts',
-    'stores/express.ts', 'stores/memory.ts', 'stores/memory-express.ts', 'stores/redis.ts', 'stores/store.ts'
+    'stores/express.ts', 'stores/memory.ts', 'stores/memory-express.ts', 'stores/redis-client.ts', 'stores/redis.ts', 'stores/store.ts'
   ].sort())
 })
 

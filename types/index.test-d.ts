@@ -13,6 +13,8 @@ import encryptedSession, {
 import { Fernet as FernetFromSubpath } from 'fastify-encrypted-session/fernet'
 import { type MemoryExpressStore, MemoryStore, SessionNotStoredError, SessionStoreError, type SessionStore } from 'fastify-encrypted-session'
 import { RedisStore } from 'fastify-encrypted-session/redis'
+import { createClient, createCluster, createSentinel } from 'redis'
+import { Cluster, Redis } from 'ioredis'
 
 declare module 'fastify-encrypted-session' {
   interface SessionData {
@@ -124,7 +126,14 @@ app.get('/typed', async (request) => {
   expectType<boolean>(request.session.deleted)
   return null
 })
-const fakeClient = { sendCommand: async (args: string[]) => args.length }
-app.register(encryptedSession, { key: Fernet.generateKey(), store: new RedisStore({ client: fakeClient, prefix: 'app:' }) })
+// Every client the store takes, of both libraries, type-checks as its client.
+void new RedisStore({ client: createClient(), prefix: 'app:' })
+void new RedisStore({ client: createCluster({ rootNodes: [] }) })
+void new RedisStore({ client: createSentinel({ name: 'sessions', sentinelRootNodes: [] }) })
+void new RedisStore({ client: new Redis() })
+void new RedisStore({ client: new Cluster([]) })
+app.register(encryptedSession, { key: Fernet.generateKey(), store: new RedisStore({ client: new Redis({ lazyConnect: true }) }) })
+// @ts-expect-error a connection URL is not a client
+void new RedisStore({ client: 'redis://127.0.0.1:6379' })
 // @ts-expect-error RedisStore needs a client
 void new RedisStore({})

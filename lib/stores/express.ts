@@ -11,8 +11,12 @@ import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from '.
 
 /** The record given to the store: the shape express-session stores expect, and our fields. */
 interface Record {
-  /** express-session's cookie: the stores read expires (or originalMaxAge) for their own expiry. */
-  cookie: { originalMaxAge: number, expires: string }
+  /**
+   * express-session's cookie, as its stores read it for their own expiry: some take maxAge
+   * (memorystore, better-sqlite3-session-store: a day without it), some originalMaxAge
+   * (session-file-store) or expires (connect-redis, connect-pg-simple).
+   */
+  cookie: { maxAge: number, originalMaxAge: number, expires: string }
   version: number
   /** A Fernet token, or with encryptStore false the session itself, for other programs to read. */
   data: unknown
@@ -35,7 +39,7 @@ export interface ExpressStoreAdapterOptions {
 }
 
 function cookieOf (ttl: number): Record['cookie'] {
-  return { originalMaxAge: ttl, expires: new Date(Date.now() + ttl).toISOString() }
+  return { maxAge: ttl, originalMaxAge: ttl, expires: new Date(Date.now() + ttl).toISOString() }
 }
 
 export class ExpressStoreAdapter implements SessionStore {
@@ -63,7 +67,10 @@ export class ExpressStoreAdapter implements SessionStore {
       const timer = setTimeout(() => { reject(new Error(`the store did not answer ${method} within ${this.#timeout} ms`)) }, this.#timeout)
       const settle = (error: unknown, value?: T): void => {
         clearTimeout(timer)
-        error == null ? resolve(value as T) : reject(error)
+        // A store that reports a missing record as ENOENT (session-file-store) means none, as
+        // express-session reads it.
+        if (method === 'get' && (error as { code?: unknown } | null)?.code === 'ENOENT') resolve(undefined as T)
+        else error == null ? resolve(value as T) : reject(error)
       }
       const result = (this.#store[method] as (...all: unknown[]) => unknown)(...args, settle)
       if (typeof (result as Promise<T> | undefined)?.then === 'function') (result as Promise<T>).then((value) => { settle(null, value) }, settle)

@@ -1,15 +1,13 @@
 // Sessions in Redis, shared by every server: each session is a hash { v: version, d: data }
 // that Redis itself expires (PEXPIRE), written by a Lua script so that "write only if still the
 // version read" is one atomic step. Revocation records are hashes like sessions.
-// The client is the app's own node-redis client (package `redis`, version 4 or later): this
-// module imports nothing of it, so cookie-only users never load a Redis client.
+// The client is the app's own, node-redis or ioredis on one server, Sentinel or a cluster
+// (redis-client.ts tells them apart): this module imports nothing of either, so cookie-only
+// users never load a Redis client.
 import type { PutResult, SessionStore, StoredSession } from './store.js'
+import { type RedisClientLike, type RedisCommands, redisCommands } from './redis-client.js'
 
-/** What of a node-redis client the store uses: its raw command interface. */
-export interface RedisClientLike {
-  sendCommand: (args: string[]) => Promise<unknown>
-  on?: (event: 'error', listener: (error: Error) => void) => unknown
-}
+export type { RedisClientLike } from './redis-client.js'
 
 export interface RedisStoreOptions {
   client: RedisClientLike
@@ -41,28 +39,14 @@ const TOUCH = "return redis.call('PEXPIRE', KEYS[1], ARGV[1])"
 // KEYS[1] session.
 const DESTROY = "return redis.call('DEL', KEYS[1])"
 
-interface Script {
-  source: string
-  sha: Promise<string>
-}
-
-async function sha1 (source: string): Promise<string> {
-  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-1', new TextEncoder().encode(source)))
-  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')
-}
-
 export class RedisStore implements SessionStore {
-  readonly #client: RedisClientLike
+  readonly #redis: RedisCommands
   readonly #sessions: string
-  readonly #scripts = new Map<string, Script>()
 
   constructor (options: RedisStoreOptions) {
     const { client, prefix = 'fes:' } = options ?? {}
-    if (typeof client?.sendCommand !== 'function') {
-      throw new TypeError('RedisStore needs { client }: a connected node-redis client (createClient() from the `redis` package)')
-    }
+    this.#redis = redisCommands(client)
     if (typeof prefix !== 'string') throw new TypeError('RedisStore: prefix must be a string')
-    this.#client = client
     this.#sessions = `${prefix}s:`
     // A client without an 'error' listener throws its connection errors and ends the process;
     // with this one a Redis outage is a 503 (the command's own error is logged with it), and the
@@ -71,21 +55,12 @@ export class RedisStore implements SessionStore {
   }
 
   async #run (source: string, keys: string[], args: string[]): Promise<unknown> {
-    let script = this.#scripts.get(source)
-    if (script === undefined) this.#scripts.set(source, script = { source, sha: sha1(source) })
-    const tail = [String(keys.length), ...keys, ...args]
-    try {
-      return await this.#client.sendCommand(['EVALSHA', await script.sha, ...tail])
-    } catch (error) {
-      // Redis forgets scripts on a restart or SCRIPT FLUSH: send the source, which it caches again.
-      if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error
-      return await this.#client.sendCommand(['EVAL', source, ...tail])
-    }
+    return await this.#redis.script(source, keys, args)
   }
 
   async get (id: string): Promise<StoredSession | undefined> {
     // v and d are always written together, in one script.
-    const [version, data] = await this.#client.sendCommand(['HMGET', this.#sessions + id, 'v', 'd']) as [string | null, string | null]
+    const [version, data] = await this.#redis.command('HMGET', this.#sessions + id, ['v', 'd']) as [string | null, string | null]
     return data === null ? undefined : { data, version: Number(version) }
   }
 

@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants, readdirSync, realpathSync, rmSync } from 'node:fs'
-import { chown, mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
@@ -37,6 +37,7 @@ function onPath (name: string): string | undefined {
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? onPath('redis-server') ?? '/usr/bin/redis-server'
+export const REDIS_CLI = process.env.REDIS_CLI_BIN ?? onPath('redis-cli') ?? join(dirname(REDIS_SERVER), 'redis-cli')
 
 // Debian installs each major side by side under /usr/lib/postgresql and puts only wrappers (or,
 // here, a pg_ctl link) on PATH, so look there first and take the newest major.
@@ -75,6 +76,8 @@ function probe (which: 'redis' | 'postgres'): string | undefined {
     if (result.error !== undefined || result.status !== 0) {
       return `${REDIS_SERVER} cannot run (${result.error?.message ?? result.stderr.trim()}); install it with \`apt-get install redis-server\``
     }
+    // The cluster is made with redis-cli --cluster create; Debian's redis-server depends on it.
+    if (!executable(REDIS_CLI)) return `no ${REDIS_CLI}; install it with \`apt-get install redis-tools\``
     return undefined
   }
   if (postgresBinDir() === undefined) {
@@ -248,6 +251,8 @@ export interface RedisOptions {
   port?: number
   /** A dir the caller owns and removes; by default a temp dir removed in teardown. */
   dir?: string
+  /** More redis-server arguments (cluster mode, replicaof). */
+  extra?: string[]
 }
 
 export async function startRedis (t: Test, options: RedisOptions = {}): Promise<RedisServer> {
@@ -261,7 +266,8 @@ export async function startRedis (t: Test, options: RedisOptions = {}): Promise<
       '--appendonly', appendonly ? 'yes' : 'no', '--daemonize', 'no', '--protected-mode', 'no',
       '--logfile', '',
       // Without persistence nothing should touch the disk; with it, keep Redis's defaults.
-      ...(appendonly ? [] : ['--save', ''])
+      ...(appendonly ? [] : ['--save', '']),
+      ...(options.extra ?? [])
     ]
     running = launch(REDIS_SERVER, args, { cwd: dir })
     await waitReady(running, `redis-server on port ${port}`, async () => await redisPing(port))
@@ -360,5 +366,103 @@ export async function startPostgres (t: Test): Promise<PostgresServer> {
     dir,
     get pid () { return (running as Running).child.pid as number },
     stop
+  }
+}
+
+
+/** Runs redis-cli (Debian's redis-tools, which redis-server depends on) and resolves to its stdout. */
+export async function redisCli (args: string[], timeoutMs = START_TIMEOUT): Promise<string> {
+  const running = launch(REDIS_CLI, args, {})
+  let stdout = ''
+  running.child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  if (!await within(running.exited, timeoutMs)) await terminate(running, 'SIGKILL')
+  if (running.child.exitCode !== 0) throw new Error(`redis-cli ${args.join(' ')} failed (${running.child.exitCode ?? running.child.signalCode}):\n${running.log()}`)
+  return stdout
+}
+
+async function until (what: string, ready: () => Promise<boolean>, timeoutMs = START_TIMEOUT): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await ready().catch(() => false)) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s`)
+    await sleep(100)
+  }
+}
+
+export interface RedisCluster {
+  /** Its masters, one slot range each; stop() and start() one of them for an outage. */
+  readonly masters: RedisServer[]
+  /** host/port pairs to give a cluster client as its root nodes. */
+  readonly nodes: Array<{ host: string, port: number }>
+  /** Resolves once every node reports cluster_state:ok (after a restart, say). */
+  healthy: () => Promise<void>
+}
+
+/**
+ * A Redis Cluster of `size` masters and no replicas (as `redis-cli --cluster create` makes it),
+ * each node a redis-server of its own, persisted (appendonly) so a stopped master comes back
+ * with its data and its slots.
+ */
+export async function startRedisCluster (t: Test, size = 3): Promise<RedisCluster> {
+  const masters = await Promise.all(Array.from({ length: size }, async () => await startRedis(t, {
+    appendonly: true,
+    extra: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']
+  })))
+  await redisCli(['--cluster', 'create', ...masters.map((master) => `127.0.0.1:${master.port}`), '--cluster-replicas', '0', '--cluster-yes'])
+  const healthy = async (): Promise<void> => {
+    for (const master of masters) {
+      await until(`the cluster node on port ${master.port} was not ok`, async () => /cluster_state:ok/.test(await redisCli(['-p', String(master.port), 'cluster', 'info'], 2000)))
+    }
+  }
+  await healthy()
+  return { masters, nodes: masters.map((master) => ({ host: '127.0.0.1', port: master.port })), healthy }
+}
+
+export interface RedisSentinelSetup {
+  /** The name Sentinel monitors the primary under. */
+  readonly name: string
+  readonly sentinel: { host: string, port: number }
+  readonly primary: RedisServer
+  readonly replica: RedisServer
+  /** Stops the primary and resolves once Sentinel has promoted the replica. */
+  failover: () => Promise<void>
+}
+
+/** A primary, a replica of it, and one Sentinel (quorum 1) that promotes the replica when the primary dies. */
+export async function startRedisSentinel (t: Test): Promise<RedisSentinelSetup> {
+  const name = 'sessions'
+  const primary = await startRedis(t)
+  const replica = await startRedis(t, { extra: ['--replicaof', '127.0.0.1', String(primary.port)] })
+  await until('the replica did not sync', async () => /master_link_status:up/.test(await redisCli(['-p', String(replica.port), 'info', 'replication'], 2000)))
+  const dir = await tempDir(t, 'sentinel-')
+  let running: Running | undefined
+  t.teardown(async () => { if (running !== undefined) await terminate(running, 'SIGTERM') })
+  const port = await onFreePort(async (port) => {
+    const config = join(dir, 'sentinel.conf')
+    await writeFile(config, [
+      `port ${port}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 10000`
+    ].join('\n') + '\n')
+    // redis-server in Sentinel mode: the same binary as Debian's redis-sentinel package runs.
+    running = launch(REDIS_SERVER, [config, '--sentinel'], { cwd: dir })
+    await waitReady(running, `redis sentinel on port ${port}`, async () => await redisPing(port))
+    return port
+  })
+  const replicas = async (): Promise<string> => await redisCli(['-p', String(port), 'sentinel', 'replicas', name], 2000)
+  await until('Sentinel did not find the replica', async () => (await replicas()).includes(String(replica.port)))
+  return {
+    name,
+    sentinel: { host: '127.0.0.1', port },
+    primary,
+    replica,
+    async failover () {
+      await primary.stop()
+      await until('Sentinel did not promote the replica', async () => {
+        const address = await redisCli(['-p', String(port), 'sentinel', 'get-master-addr-by-name', name], 2000)
+        return address.includes(String(replica.port))
+      }, 30_000)
+      await until('the promoted replica does not take writes', async () => /role:master/.test(await redisCli(['-p', String(replica.port), 'info', 'replication'], 2000)))
+    }
   }
 }
