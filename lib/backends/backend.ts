@@ -42,6 +42,12 @@ export interface SessionBackend {
   encode: (data: SessionRecord, now: number) => Promise<string>
   /** Ends every session of a user; how many there were. Only a store can. */
   revoke: (userId: string | number) => Promise<number>
+  /** The id a store keeps the session under (a new one once renewed); undefined in the cookie. */
+  sessionId: (session: Session, renewed: boolean) => string | undefined
+  /** The JSON last saved for the session, as stored now; null: gone; undefined: the session's own. */
+  reload: (session: Session) => Promise<string | null | undefined>
+  /** The JSON a save just wrote, when it differs from the session's (merged with other writers). */
+  persisted: (session: Session) => string | undefined
 }
 
 /** The session is larger than the cookie can carry: not saved, logged by the plugin. */

@@ -79,6 +79,20 @@ export class CookieBackend implements SessionBackend {
     return undefined
   }
 
+  /** A session in the cookie keeps its id in its data. */
+  sessionId (): undefined {
+    return undefined
+  }
+
+  /** The cookie is the only copy: the session's own last saved text stands. */
+  async reload (): Promise<undefined> {
+    return undefined
+  }
+
+  persisted (): undefined {
+    return undefined
+  }
+
   async encode (data: SessionRecord, now: number): Promise<string> {
     return await this.#seal(JSON.stringify(data), now)
   }
@@ -99,7 +113,7 @@ export class CookieBackend implements SessionBackend {
     const problem = ageProblem(known.timestamp, this.#settings.maxTtl, now)
     if (problem === 'expired') return this.#forget(token, problem)
     if (problem !== undefined) return problem
-    const session = this.#sessionOf(known, now)
+    const session = this.#sessionOf(known, now, token)
     return typeof session === 'string' ? this.#forget(token, session) : session
   }
 
@@ -115,13 +129,13 @@ export class CookieBackend implements SessionBackend {
     // The longest lifetime any session may have; a session's own is checked once it is read.
     const verified = await openText(this.#fernet, token, { ttl: this.#settings.maxTtl, now })
     if (typeof verified === 'string') return verified
-    const session = this.#sessionOf(verified, now)
+    const session = this.#sessionOf(verified, now, token)
     // Remembered only once it opens a usable session: nothing is kept of a refused token.
     if (typeof session !== 'string') this.#cache?.set(token, verified)
     return session
   }
 
-  #sessionOf (verified: VerifiedToken, now: number): Session | SessionFailure {
+  #sessionOf (verified: VerifiedToken, now: number, token: string): Session | SessionFailure {
     const data = parseSessionJson(verified.text)
     if (typeof data === 'string') return data
     const over = lifetimeProblem(data, verified.timestamp, now, this.#rules)
@@ -130,7 +144,8 @@ export class CookieBackend implements SessionBackend {
       data,
       origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex },
       originText: verified.text,
-      settings: this.#settings
+      settings: this.#settings,
+      token
     })
   }
 }

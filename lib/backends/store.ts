@@ -118,6 +118,8 @@ export class StoreBackend implements SessionBackend {
   // Index names by user id: each is an HMAC, needed on every write of a logged-in session.
   readonly #indexNames = new LRUCache<string, string>({ max: 10_000 })
   readonly #loaded = new WeakMap<Session, Loaded>()
+  // Ids drawn for sessions not yet stored whose app asked for session.sessionId; their first save uses it.
+  readonly #planned = new WeakMap<Session, string>()
 
   constructor (options: StoreBackendOptions) {
     this.#store = options.store
@@ -156,7 +158,7 @@ export class StoreBackend implements SessionBackend {
     const { data, text, stale } = opened
     const over = lifetimeProblem(data, known.timestamp, now, this.#rules)
     if (over !== undefined) return over
-    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: text, settings: this.#settings })
+    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: text, settings: this.#settings, token })
     this.#loaded.set(session, { id: known.id, version: stored.version, text, stale })
     return session
   }
@@ -239,13 +241,13 @@ export class StoreBackend implements SessionBackend {
     }
   }
 
-  /** Stores a new session under a fresh id. */
-  async #create (text: string, ttl: number, index: string | undefined): Promise<string> {
+  /** Stores a new session under a fresh id (the one planned for it, if the app asked for it). */
+  async #create (text: string, ttl: number, index: string | undefined, planned?: string): Promise<{ id: string, version: number }> {
     for (let attempt = 0; attempt < MAX_NEW_IDS; attempt++) {
-      const id = newId()
+      const id = attempt === 0 && planned !== undefined ? planned : newId()
       const data = await this.#seal(id, text)
       const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, index))
-      if (result.ok) return id
+      if (result.ok) return { id, version: result.version }
     }
     throw new SessionStoreError('put', `${MAX_NEW_IDS} new session ids in a row were reported taken`)
   }
@@ -257,7 +259,8 @@ export class StoreBackend implements SessionBackend {
     const index = await this.#indexOf(record)
     if (loaded === undefined || action.regenerated) {
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
-      const id = await this.#create(action.json, ttl, index)
+      const { id, version } = await this.#create(action.json, ttl, index, this.#planned.get(session))
+      this.#planned.delete(session)
       // What regenerate() kept came from the old record: if another request ended that one
       // meanwhile (logout, revokeSessions), the copy must not outlive it. What this request
       // set itself (a login, passport's user after its regenerate(), a flash message) stands.
@@ -265,6 +268,7 @@ export class StoreBackend implements SessionBackend {
         await this.#call('destroy', async () => await this.#store.destroy(id, index))
         return undefined
       }
+      this.#loaded.set(session, { id, version, text: action.json, stale: false })
       return await this.#issue(id, action.timestamp)
     }
     if (action.json !== loaded.text || loaded.stale) {
@@ -296,7 +300,13 @@ export class StoreBackend implements SessionBackend {
       // An empty session is written too, by the same rule, rather than deleted: a request that
       // wrote meanwhile merges its keys into it instead of losing them. Its cookie is cleared,
       // and the record expires by itself.
-      if (result.ok) return text === '{}' ? 'ended' : 'kept'
+      if (result.ok) {
+        // What the record now holds, for a session saved again in the same request.
+        loaded.version = result.version
+        loaded.text = text
+        loaded.stale = false
+        return text === '{}' ? 'ended' : 'kept'
+      }
       if (result.current === undefined) return 'gone'
       const theirs = await this.#read(result.current, loaded.id)
       // Written under a key this server lacks (a rollout under way): merging over nothing would
@@ -321,15 +331,46 @@ export class StoreBackend implements SessionBackend {
   end (session: Session, keysDeleted: boolean): Promise<boolean> | undefined {
     const loaded = this.#loaded.get(session)
     if (loaded === undefined) return undefined
-    if (!keysDeleted) return this.#end(loaded).then(() => true)
+    if (!keysDeleted) return this.#end(loaded).then(() => {
+      this.#loaded.delete(session)
+      return true
+    })
     // Emptied key by key: the deletions are merged with concurrent writes like any change.
     const before = parseSessionJson(loaded.text) as SessionRecord
     return this.#update(loaded, {}, lifetimeOf(before, this.#settings) * 1000, undefined).then((outcome) => outcome !== 'kept')
   }
 
+  sessionId (session: Session, renewed: boolean): string {
+    const loaded = this.#loaded.get(session)
+    if (loaded !== undefined && !renewed) return loaded.id
+    let planned = this.#planned.get(session)
+    if (planned === undefined) {
+      planned = newId()
+      this.#planned.set(session, planned)
+    }
+    return planned
+  }
+
+  async reload (session: Session): Promise<string | null> {
+    const loaded = this.#loaded.get(session)
+    if (loaded === undefined) return null
+    const stored = await this.#call('get', async () => await this.#store.get(loaded.id))
+    const opened = stored === undefined ? 'no-record' : await this.#read(stored, loaded.id)
+    if (typeof opened === 'string') {
+      this.#loaded.delete(session)
+      return null
+    }
+    this.#loaded.set(session, { id: loaded.id, version: (stored as StoredSession).version, text: opened.text, stale: opened.stale })
+    return opened.text
+  }
+
+  persisted (session: Session): string | undefined {
+    return this.#loaded.get(session)?.text
+  }
+
   async encode (data: SessionRecord, now: number): Promise<string> {
     const text = JSON.stringify(data)
-    const id = await this.#create(text, lifetimeOf(data, this.#settings) * 1000, await this.#indexOf(data))
+    const { id } = await this.#create(text, lifetimeOf(data, this.#settings) * 1000, await this.#indexOf(data))
     return await this.#issue(id, now)
   }
 
