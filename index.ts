@@ -20,7 +20,7 @@ export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STOR
 export type { EncryptedSessionOptions, KeyMaterial, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
 export { FLASHES_KEY, SESSION_ID_KEY, Session, TTL_KEY }
-export type { CookieOverrides, FlashMessage, SessionCookie, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
+export type { CookieOverrides, FlashMessage, SessionCallback, SessionCookie, SessionData, SessionProperties, SessionSettings, SessionUser } from './lib/session.js'
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'

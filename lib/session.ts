@@ -98,6 +98,9 @@ export interface SessionInit {
   token?: string
 }
 
+/** Called once: with null when done, or with the error (a store's failure). */
+export type SessionCallback = (error: Error | null) => void
+
 /** What the cookie becomes once a session was saved before the reply: sent with the reply. */
 export interface PendingCookie {
   token: string
@@ -341,8 +344,10 @@ export class SessionCookie {
   get expires (): Date | null {
     const original = this.originalMaxAge
     if (original === null) return null
-    const issued = this.#session[kState].origin?.timestamp
-    return new Date(issued === undefined ? Date.now() + original : issued * 1000 + original)
+    const { origin, touched, regenerated } = this.#session[kState]
+    // A cookie the reply re-issues lives from now.
+    const issued = origin === undefined || touched || regenerated ? Math.floor(Date.now() / 1000) : origin.timestamp
+    return new Date(issued * 1000 + original)
   }
 
   set expires (date: Date | null) {
@@ -516,7 +521,7 @@ export class Session<Data extends object = SessionData> {
    * deleted at once and a store failure rejects (or goes to the callback); otherwise the reply
    * does it.
    */
-  destroy (callback?: (error?: Error) => void): Promise<void> {
+  destroy (callback?: SessionCallback): Promise<void> {
     this.clear()
     const state = this[kState]
     state.destroyed = true
@@ -531,7 +536,7 @@ export class Session<Data extends object = SessionData> {
    * store: written under its new id, the old record deleted) and a store failure rejects or goes
    * to the callback; otherwise the reply saves it.
    */
-  regenerate (keep?: readonly string[] | ((error?: Error) => void), callback?: (error?: Error) => void): Promise<void> {
+  regenerate (keep?: readonly string[] | SessionCallback, callback?: SessionCallback): Promise<void> {
     if (typeof keep === 'function') {
       callback = keep
       keep = undefined
@@ -544,12 +549,12 @@ export class Session<Data extends object = SessionData> {
   }
 
   /** Saves the session now (in a store, writes its record); the reply carries its cookie. */
-  save (callback?: (error?: Error) => void): Promise<void> {
+  save (callback?: SessionCallback): Promise<void> {
     return act(this, async (link) => { await link.flush(this) }, callback)
   }
 
   /** Puts back the data as last saved (in a store, as the store holds it now), dropping this request's changes. */
-  reload (callback?: (error?: Error) => void): Promise<void> {
+  reload (callback?: SessionCallback): Promise<void> {
     return act(this, async (link) => {
       const state = this[kState]
       const text = await link.reload(this)
@@ -812,10 +817,10 @@ function renew (state: SessionState, keep: readonly string[] | undefined): void 
  * or when the returned promise is awaited. A bare call starts nothing, so nothing is left
  * unawaited to reject: the reply does the work then, as before.
  */
-function act (session: Session<any>, work: (link: SessionLink) => Promise<void>, callback: ((error?: Error) => void) | undefined): Promise<void> {
+function act (session: Session<any>, work: (link: SessionLink) => Promise<void>, callback: SessionCallback | undefined): Promise<void> {
   const link = session[kState].settings.link ?? OWN_LINK
   if (callback === undefined) return new OnDemand(async () => { await work(link) })
-  return work(link).then(() => { callback() }, (error: Error) => { callback(error) })
+  return work(link).then(() => { callback(null) }, (error: Error) => { callback(error) })
 }
 
 function willChange (state: SessionState): void {

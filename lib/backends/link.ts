@@ -62,5 +62,5 @@ export function decryptInto (backend: SessionBackend, token: unknown, rest: unkn
   sessionOfToken(backend, typeof token === 'string' ? token : undefined).then((session) => {
     if (typeof cookieOptions === 'object' && cookieOptions !== null) Object.assign(session.cookie, cookieOptions)
     assign(session)
-  }).then(() => { callback() }, callback as (error: unknown) => void)
+  }).then(() => { callback(null) }, callback as (error: unknown) => void)
 }
