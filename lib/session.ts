@@ -562,8 +562,10 @@ export class Session<Data extends object = SessionData> {
         state.origin = undefined
         state.token = undefined
       }
-      state.data = secureJson.parse(text ?? state.originText ?? '{}') as SessionRecord
-      state.baseline = text ?? state.originText ?? '{}'
+      // null: nothing is saved any more; undefined: the backend keeps no other copy.
+      const json = text === null ? '{}' : text ?? state.originText ?? '{}'
+      state.data = secureJson.parse(json) as SessionRecord
+      state.baseline = json
       state.mayHaveChanged = false
       state.touched = false
       state.regenerated = false
