@@ -57,7 +57,7 @@ declare module 'fastify' {
      */
     revokeSessions: (userId: string | number, sessionName?: string) => Promise<number>
     /** @fastify/session's: request.session from a cookie's token (websockets, custom auth); the callback gets a store's failure. */
-    decryptSession: ((token: string, request: FastifyRequest, callback: (error?: Error) => void) => void) & ((token: string, request: FastifyRequest, cookieOptions: Record<string, unknown>, callback: (error?: Error) => void) => void)
+    decryptSession: ((token: string, request: FastifyRequest, callback: (error: Error | null) => void) => void) & ((token: string, request: FastifyRequest, cookieOptions: Record<string, unknown>, callback: (error: Error | null) => void) => void)
   }
   interface FastifyContextConfig {
     /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
