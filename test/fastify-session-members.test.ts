@@ -30,22 +30,22 @@ t.test('browserSession: no Max-Age, ttl still enforced, rolling still renews', a
   const app = await build(t, { browserSession: true, ttl: 100, maxTtl: 1000 }, (app) => {
     app.get('/set', async (request) => { request.session.set('a', 1); return {} })
     app.get('/remember', async (request) => { request.session.options({ maxAge: 1000 }); return {} })
-    app.get('/read', async (request) => ({ a: request.session.get('a') ?? null, expires: request.session.cookie.expires }))
+    app.get('/read', async (request) => ({ a: request.session.get('a') ?? null, expires: request.session.cookie.expires, maxAge: request.session.cookie.maxAge }))
   })
   const set = await app.inject('/set')
   const cookie = setCookie(set)
   t.ok(cookie?.value)
   t.equal(cookie?.maxAge, undefined, 'no Max-Age')
   t.equal(cookie?.expires, undefined, 'no Expires')
-  t.same((await app.inject({ url: '/read', cookies: { session: cookie?.value as string } })).json(), { a: 1, expires: null })
+  t.same((await app.inject({ url: '/read', cookies: { session: cookie?.value as string } })).json(), { a: 1, expires: null, maxAge: null })
   clock.tick(30_000)
   const renewed = await app.inject({ url: '/read', cookies: { session: cookie?.value as string } })
   const fresh = setCookie(renewed)
   t.ok(fresh?.value, 'rolling renewal after a quarter of ttl')
   t.equal(fresh?.maxAge, undefined, 'still a browser-session cookie')
   clock.tick(80_000)
-  t.same((await app.inject({ url: '/read', cookies: { session: cookie?.value as string } })).json(), { a: null, expires: null }, 'the first token is past ttl: refused by the server')
-  t.same((await app.inject({ url: '/read', cookies: { session: fresh?.value as string } })).json(), { a: 1, expires: null }, 'the renewed one lives on')
+  t.same((await app.inject({ url: '/read', cookies: { session: cookie?.value as string } })).json(), { a: null, expires: null, maxAge: null }, 'the first token is past ttl: refused by the server')
+  t.same((await app.inject({ url: '/read', cookies: { session: fresh?.value as string } })).json(), { a: 1, expires: null, maxAge: null }, 'the renewed one lives on')
   const remembered = await app.inject({ url: '/remember', cookies: { session: fresh?.value as string } })
   t.equal(setCookie(remembered)?.maxAge, 1000, '"remember me" makes the cookie last')
   await t.rejects(build(t, { browserSession: 'yes' as never }), /browserSession must be true or false/)
@@ -137,6 +137,11 @@ t.test('store mode: save() after a merge, reload() of a session gone, sessionId 
       reloaded = { isNew: request.session.isNew, data: request.session.data(), token: request.session.encryptedSessionId ?? null }
       return reloaded
     })
+    app.get('/unsaved', async (request) => {
+      request.session.set('a', 1)
+      await request.session.reload()
+      return { data: request.session.data() }
+    })
     app.get('/new', async (request) => {
       const first = request.session.sessionId
       const again = request.session.sessionId
@@ -150,6 +155,7 @@ t.test('store mode: save() after a merge, reload() of a session gone, sessionId 
   const cookie = await app.encodeSession({ a: 1 })
   t.match((await app.inject({ url: '/merge', cookies: { session: cookie } })).json(), { data: { a: 1, mine: 1 }, sameId: true })
   t.same((await app.inject({ url: '/gone', cookies: { session: cookie } })).json(), { isNew: true, data: {}, token: null }, 'reload() of a session deleted meanwhile: empty and new')
+  t.same((await app.inject('/unsaved')).json(), { data: {} }, 'reload() of a session never stored: empty')
   t.same((await app.inject('/new')).json(), { same: true, renewed: true, stored: true }, 'the id drawn for a new session is the one it is stored under; regenerate() gives another')
 })
 
@@ -202,7 +208,8 @@ t.test('on-demand promises: nothing starts until awaited; then, catch and finall
     app.get('/chained', async (request) => {
       const ending = request.session.destroy()
       const before = destroys
-      await ending.catch(() => {}).finally(() => {})
+      await ending.finally(() => {})
+      await ending.catch(() => {})
       await ending
       return { before, after: destroys }
     })
@@ -216,6 +223,8 @@ t.test('on-demand promises: nothing starts until awaited; then, catch and finall
   plain.set('a', 2)
   await plain.reload()
   t.same(plain.data(), {}, 'a session made by hand has nothing saved: reload() empties it')
+  t.match(plain.sessionId, /^[A-Za-z0-9_-]{22}$/, 'its id is kept in its data')
+  t.equal(plain.get(SESSION_ID_KEY), plain.sessionId)
 })
 
 t.test('decryptSession: a bad token, a store failure, no callback', async (t) => {
