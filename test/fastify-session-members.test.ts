@@ -251,3 +251,40 @@ t.test('secure: \'auto\' with sameSite \'none\': Lax over HTTP, None over HTTPS,
   t.match((await app.inject({ url: '/', headers: { 'x-forwarded-proto': 'https' } })).headers['set-cookie'], /Secure; SameSite=None$/)
   t.match((await app.inject({ url: '/', cookies: { session: 'garbage' } })).headers['set-cookie'], /SameSite=Lax$/)
 })
+
+t.test('a @fastify/session app\'s login, logout, save/reload and websocket code, unchanged, in both modes', async (t) => {
+  for (const mode of ['cookie', 'store'] as const) {
+    await t.test(mode, async (t) => {
+      const app = await build(t, mode === 'store' ? { store: memoryStore(t) } : {}, (app) => {
+        // Written for @fastify/session: callbacks, no return value, the reply sent from the callback.
+        app.post('/login', (request, reply) => {
+          void request.session.regenerate((error) => {
+            if (error !== null) { reply.send(error); return }
+            request.session.set('user', 'ada')
+            void request.session.save((error) => { if (error !== null) reply.send(error); else reply.send({ id: request.session.sessionId }) })
+          })
+        })
+        app.get('/me', async (request) => ({ user: request.session.get('user') ?? null, id: request.session.sessionId }))
+        app.post('/logout', (request, reply) => { void request.session.destroy((error) => { if (error !== null) reply.send(error); else reply.redirect('/') }) })
+        app.post('/logout-async', async (request, reply) => { await request.session.destroy(); return await reply.redirect('/') })
+        app.post('/undo', async (request) => { request.session.set('user', 'eve'); await request.session.reload(); return { user: request.session.get('user') } })
+      })
+      const login = await app.inject({ method: 'POST', url: '/login' })
+      const cookie = setCookie(login)?.value as string
+      const { id } = login.json()
+      t.same((await app.inject({ url: '/me', cookies: { session: cookie } })).json(), { user: 'ada', id }, 'logged in; the id stays the session\'s')
+      t.same((await app.inject({ method: 'POST', url: '/undo', cookies: { session: cookie } })).json(), { user: 'ada' })
+      // A websocket's upgrade request: the session from its cookie, outside a route.
+      const socketRequest = {} as FastifyRequest
+      await new Promise<void>((resolve, reject) => { app.decryptSession(cookie, socketRequest, (error) => { if (error !== null) reject(error); else resolve() }) })
+      t.equal(socketRequest.session.get('user'), 'ada')
+      for (const url of ['/logout', '/logout-async']) {
+        const again = setCookie(await app.inject({ method: 'POST', url: '/login' }))?.value as string
+        const out = await app.inject({ method: 'POST', url, cookies: { session: again } })
+        t.equal(out.statusCode, 302, `${url} answers`)
+        t.equal(setCookie(out)?.value, '', 'and clears the cookie')
+        if (mode === 'store') t.same((await app.inject({ url: '/me', cookies: { session: again } })).json().user, null, 'the old cookie opens nothing')
+      }
+    })
+  }
+})
