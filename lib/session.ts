@@ -586,7 +586,7 @@ export class Session<Data extends object = SessionData> {
    */
   get sessionId (): string {
     const state = this[kState]
-    const kept = state.settings.link?.sessionId(this, state.regenerated)
+    const kept = (state.settings.link ?? OWN_LINK).sessionId(this, state.regenerated)
     if (kept !== undefined) return kept
     const stored = state.data[SESSION_ID_KEY]
     if (typeof stored === 'string' && ID_SHAPE.test(stored)) return stored
