@@ -237,6 +237,11 @@ t.test('decryptSession: a bad token, a store failure, no callback', async (t) =>
   await new Promise((resolve) => { app.decryptSession(42 as never, request, resolve) })
   t.equal(request.session.isNew, true, 'not a string: a new session')
   const cookie = await app.encodeSession({ a: 1 })
+  // SECURITY.md: the id is not a credential; only a token of it made with the key opens the session.
+  const { sessionId } = await app.decodeSession(cookie)
+  await new Promise((resolve) => { app.decryptSession(sessionId, request, resolve) })
+  t.equal(request.session.isNew, true, 'the raw id opens nothing')
+  t.equal((await app.decodeSession(sessionId)).isNew, true, 'nor as a cookie')
   store.get = async () => { throw new Error('down') }
   const failure = await new Promise((resolve) => { app.decryptSession(cookie, request, {}, resolve) })
   t.match(failure, { name: 'SessionStoreError' })
