@@ -11,15 +11,16 @@ import { nowSeconds } from './lib/fernet/fernet.js'
 import { CREATED_KEY, type EncryptedSessionOptions, type ResolvedOptions, type RevokeOptions, resolveOptions, revokeOptions } from './lib/options.js'
 import { SessionCookies } from './lib/cookies/session-cookies.js'
 import { StoreBackend } from './lib/backends/store.js'
-import { FLASHES_KEY, Session, type SaveRules, type SessionData, type SessionRecord, type ShadowedKeys, TTL_KEY, kCookieAttributes, kDecide } from './lib/session.js'
+import { BackendLink, decryptInto, sessionOfToken } from './lib/backends/link.js'
+import { FLASHES_KEY, SESSION_ID_KEY, Session, type SaveRules, type SessionData, type SessionRecord, type ShadowedKeys, TTL_KEY, kCookieAttributes, kDecide, kPending } from './lib/session.js'
 
 export { DEFAULT_MAX_TOKEN_LENGTH, Fernet, FernetBase, InvalidToken, MAX_CLOCK_SKEW, MultiFernet, deriveKey } from './lib/fernet/fernet.js'
 export type { DecryptOptions, DecryptedToken, DeriveKeyOptions, FernetOptions, InvalidTokenReason } from './lib/fernet/fernet.js'
 export { CREATED_KEY, DEFAULT_CACHE_SIZE, DEFAULT_MAX_SESSION_SIZE, DEFAULT_STORE_TIMEOUT, DEFAULT_TTL } from './lib/options.js'
 export type { EncryptedSessionOptions, KeyMaterial, RevokeOptions, SessionCookieOptions } from './lib/options.js'
 export type { SessionFailure }
-export { FLASHES_KEY, Session, TTL_KEY }
-export type { CookieOverrides, FlashMessage, SessionData, SessionProperties, SessionSettings, SessionUser, ShadowedKeys } from './lib/session.js'
+export { FLASHES_KEY, SESSION_ID_KEY, Session, TTL_KEY }
+export type { CookieOverrides, FlashMessage, SessionCallback, SessionCookie, SessionData, SessionProperties, SessionSettings, SessionUser, ShadowedKeys } from './lib/session.js'
 export type { CookieJar }
 export { MemoryStore } from './lib/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/stores/memory.js'
@@ -30,10 +31,7 @@ export type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from '.
 /** What a route's config.onLoginRequired does instead of the 401 of requireLogin. */
 export type LoginRequiredHandler = (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) => unknown
 
-/**
- * request.session: the Session, with the data keys SessionData names also as properties. A key
- * that a Session member shadows (`user` is the logged-in user) makes it a type error naming it.
- */
+/** request.session, with SessionData's keys as properties; a key a Session member shadows is a type error naming it. */
 export type RequestSession = [ShadowedKeys<SessionData>] extends [never]
   ? Session<SessionData> & import('./lib/session.js').SessionProperties<SessionData>
   : { 'fastify-encrypted-session: SessionData declares keys that Session members shadow (session.user is the logged-in user, typed by current_user); rename them': ShadowedKeys<SessionData> }
@@ -43,23 +41,20 @@ export type RequestSession = [ShadowedKeys<SessionData>] extends [never]
 declare module 'fastify' {
   interface FastifyRequest {
     session: RequestSession
+    /** The store option as given (null without one), as @fastify/session's request.sessionStore. */
+    sessionStore: EncryptedSessionOptions['store'] | null
   }
   interface FastifyInstance {
     /** A session's token, for use outside a request (tests, websockets). */
     encodeSession: (data: Partial<SessionData> | Session<SessionData>, sessionName?: string) => Promise<string>
-    /**
-     * The session a token, or a request's parsed cookies (chunks joined), holds; a new empty
-     * session when it holds none.
-     */
+    /** The session a token, or a request's parsed cookies (chunks joined), holds; else a new empty one. */
     decodeSession: (tokenOrCookies: string | CookieJar | null | undefined, sessionName?: string) => Promise<Session<SessionData>>
     /** preHandler: 401 (or the route's config.onLoginRequired) when the session has no user. */
     requireLogin: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
-    /**
-     * Ends every session of a user made before the call, on every server sharing the store
-     * (cookie mode: the revocationStore), but `except`: the user's id as the userId option finds
-     * it (default user.id). A string second argument is the sessionName.
-     */
+    /** Ends every session of the user (as the userId option finds it) made before the call, but `except`; a string is the sessionName. */
     revokeSessions: (userId: string | number, options?: string | RevokeOptions) => Promise<void>
+    /** @fastify/session's: request.session from a cookie's token (websockets, custom auth); the callback gets a store's failure. */
+    decryptSession: ((token: string, request: FastifyRequest, callback: (error: Error | null) => void) => void) & ((token: string, request: FastifyRequest, cookieOptions: Record<string, unknown>, callback: (error: Error | null) => void) => void)
   }
   interface FastifyContextConfig {
     /** With requireLogin: what to do instead of a 401 when nobody is logged in. */
@@ -92,7 +87,7 @@ function registered (fastify: FastifyInstance, sessionName: string | undefined):
 }
 
 /** The decorators every registration shares; the first registration adds them. */
-function decorateOnce (fastify: FastifyInstance, firstSessionName: string): void {
+function decorateOnce (fastify: FastifyInstance, firstSessionName: string, store: EncryptedSessionOptions['store']): void {
   if (fastify.hasDecorator(kRegistry as unknown as string)) return
   fastify.decorate(kRegistry as unknown as string, new Map())
   fastify.decorate('encodeSession', async function (this: FastifyInstance, data, name) {
@@ -107,10 +102,12 @@ function decorateOnce (fastify: FastifyInstance, firstSessionName: string): void
     const { backend, cookies: layout } = registered(this, name)
     // Anything but a token or a cookie map (say request.cookies.session when there is none)
     // holds no session.
-    const token = typeof cookies === 'string' ? cookies : layout.read(typeof cookies === 'object' ? cookies : undefined)
-    const session = token === undefined ? backend.fresh() : await backend.open(token, nowSeconds())
-    return typeof session === 'string' ? backend.fresh() : session
+    return await sessionOfToken(backend, typeof cookies === 'string' ? cookies : layout.read(typeof cookies === 'object' ? cookies : undefined))
   })
+  fastify.decorate('decryptSession', function (this: FastifyInstance, token: unknown, request: FastifyRequest, ...rest: unknown[]) {
+    decryptInto(registered(this, firstSessionName).backend, token, rest, (session) => { (request as SessionRequest)[firstSessionName] = session })
+  } as FastifyInstance['decryptSession'])
+  fastify.decorateRequest('sessionStore', { getter: () => store ?? null })
   // A hook that sent a reply without returning it (passport's authenticate redirects from
   // preValidation so) lets Fastify go on while onSend still seals the session: the handler
   // would run and reply a second time. Fastify checks reply.sent before each preHandler and the
@@ -157,10 +154,14 @@ async function answered (reply: FastifyReply, respond: () => Promise<unknown>): 
 }
 
 /** The session in the cookie, or with the store option in a store: the one choice of mode. */
-function backendOf (config: ResolvedOptions, cookies: SessionCookies): SessionBackend {
-  const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: config.settings, cacheSize: config.cacheSize }
-  if (config.store === undefined) return new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize, maxTokenLength: cookies.maxReadLength, revocation: config.revocation })
-  return new StoreBackend({ ...common, ...config.store })
+function backendOf (config: ResolvedOptions, rules: SaveRules, cookies: SessionCookies): SessionBackend {
+  const link = new BackendLink(rules)
+  const common = { keys: config.keys, absoluteLifetime: config.absoluteLifetime, createdKey: CREATED_KEY, settings: { ...config.settings, link }, cacheSize: config.cacheSize }
+  const backend = config.store === undefined
+    ? new CookieBackend({ ...common, maxSessionSize: config.maxSessionSize, maxTokenLength: cookies.maxReadLength, revocation: config.revocation })
+    : new StoreBackend({ ...common, ...config.store })
+  link.bind(backend)
+  return backend
 }
 
 const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, options) => {
@@ -169,7 +170,7 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
   // Signed cookies (reply.setCookie(..., { signed: true })) work as with secure-session, under
   // secrets derived from the session key; an app that registered @fastify/cookie keeps its own.
   await ensureCookiePlugin(fastify, config.cookieSecrets)
-  decorateOnce(fastify, sessionName)
+  decorateOnce(fastify, sessionName, options.store)
   const registry = registryOf(fastify)
   if (registry.has(sessionName)) throw new TypeError(`fastify-encrypted-session: a session named "${sessionName}" is already registered; give the second one another sessionName`)
   for (const [otherName, other] of registry) {
@@ -182,14 +183,15 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
     attributes: { ...config.cookie },
     maxSessionSize: config.maxSessionSize,
     maxTtl: config.maxTtl,
+    browserSessionTtl: config.browserSession ? config.ttl : undefined,
     serialize: fastify.serializeCookie
   })
-  const backend = backendOf(config, cookies)
-  registry.set(sessionName, { backend, cookies })
   const rules: SaveRules = {
     rolling: config.rolling,
     createdKey: config.absoluteLifetime === undefined ? undefined : CREATED_KEY
   }
+  const backend = backendOf(config, rules, cookies)
+  registry.set(sessionName, { backend, cookies })
 
   fastify.decorateRequest(sessionName, null)
 
@@ -257,12 +259,15 @@ const plugin: FastifyPluginAsync<EncryptedSessionOptions> = async (fastify, opti
       done(null, payload)
       return
     }
+    const overrides = session[kCookieAttributes]
+    const log = request.log
     if (decision.action === 'keep') {
+      // save() before the reply made the token the cookie carries.
+      const pending = session[kPending]
+      if (pending !== undefined) cookies.write(reply, { token: pending.token, maxAge: pending.ttl, overrides, requested: true, log })
       done(null, payload)
       return
     }
-    const overrides = session[kCookieAttributes]
-    const log = request.log
     if (decision.action === 'clear') {
       const { requested } = decision
       const clear = (): void => { cookies.write(reply, { token: null, overrides, requested, log }) }

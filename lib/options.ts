@@ -46,6 +46,12 @@ export interface EncryptedSessionOptions {
   rolling?: boolean | number
   /** Seconds after creation at which a session ends however active it is; off by default. */
   absoluteLifetime?: number
+  /**
+   * true: the cookie carries no Max-Age, so the browser drops it when it closes; ttl is still
+   * enforced by the server. A session that chose its own lifetime (options({ maxAge })) still
+   * gets a lasting cookie. Default false.
+   */
+  browserSession?: boolean
   /** Cookie attributes; defaults HttpOnly, SameSite=Lax, Path=/, Secure. */
   cookie?: SessionCookieOptions
   /** Session key of the logged-in user for login()/user; default 'current_user' (sanic-cookies' AuthSession). */
@@ -132,6 +138,7 @@ export interface ResolvedOptions {
   rolling: boolean | number
   absoluteLifetime: number | undefined
   cookie: CookieAttributes
+  browserSession: boolean
   settings: SessionSettings
   maxSessionSize: number
   cacheSize: number
@@ -141,7 +148,7 @@ export interface ResolvedOptions {
 }
 
 const PREFIX = 'fastify-encrypted-session:'
-const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize', 'store', 'storeTimeout', 'encryptStore', 'userId', 'revocationStore'])
+const TOP_LEVEL = new Set(['key', 'secret', 'salt', 'iterations', 'sessionName', 'cookieName', 'ttl', 'maxTtl', 'rolling', 'absoluteLifetime', 'cookie', 'userKey', 'keepOnLogin', 'maxSessionSize', 'cacheSize', 'store', 'storeTimeout', 'encryptStore', 'userId', 'revocationStore', 'browserSession'])
 const isString = (value: unknown): boolean => typeof value === 'string' && value !== ''
 const isBoolean = (value: unknown): boolean => typeof value === 'boolean'
 const COOKIE_VALUE_CHECKS: Array<[string, (value: unknown) => boolean, string]> = [
@@ -242,7 +249,7 @@ function cookieOptions (cookie: unknown): CookieAttributes {
   if (cookie === undefined) cookie = {}
   if (typeof cookie !== 'object' || cookie === null) throw optionError('cookie must be an object of cookie attributes')
   for (const name of Object.keys(cookie)) {
-    if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead (and maxTtl with session.options({ maxAge }) for a longer one)`)
+    if (name === 'maxAge' || name === 'expires') throw optionError(`cookie.${name} is set from ttl; set ttl instead (and maxTtl with session.options({ maxAge }) for a longer one, or browserSession: true for a cookie that ends with the browser)`)
     if (name === 'signed') throw optionError('cookie.signed is not needed: the Fernet token is authenticated (HMAC-SHA256) already')
     if (!COOKIE_KEYS.includes(name)) throw optionError(`cookie.${name} is not a supported cookie option (${COOKIE_KEYS.join(', ')})`)
   }
@@ -325,6 +332,8 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
   }
   const absoluteLifetime = options.absoluteLifetime === undefined ? undefined : positiveWhole(options.absoluteLifetime, 'absoluteLifetime')
   const cookie = cookieOptions(options.cookie)
+  const browserSession = options.browserSession ?? false
+  if (typeof browserSession !== 'boolean') throw optionError('browserSession must be true or false')
   const userKey = options.userKey ?? 'current_user'
   if (typeof userKey !== 'string' || userKey === '' || userKey === '__proto__') throw optionError('userKey must be a non-empty string')
   const keepOnLogin = options.keepOnLogin ?? []
@@ -353,8 +362,8 @@ export async function resolveOptions (options: EncryptedSessionOptions | undefin
     checkSameSite({ ...cookie, ...checked }, 'session.options()')
     return checked
   }
-  const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]), ttl, maxTtl, cookieAttributes })
-  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, settings, maxSessionSize, cacheSize, store, revocation }
+  const settings: SessionSettings = Object.freeze({ userKey, keepOnLogin: Object.freeze([...keepOnLogin]), ttl, maxTtl, cookieAttributes, cookie: Object.freeze({ ...cookie }), browserSession })
+  return { sessionName, cookieName, keys, cookieSecrets, ttl, maxTtl, rolling, absoluteLifetime, cookie, browserSession, settings, maxSessionSize, cacheSize, store, revocation }
 }
 
 export type { CookieOverrides }

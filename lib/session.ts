@@ -1,6 +1,7 @@
 // A session's data and what happened to it during one request. Knows nothing of HTTP: the
 // plugin asks it, once the reply is ready, whether and what to save.
 import secureJson from 'secure-json-parse'
+import { base64 } from './fernet/base64.js'
 
 export type SessionRecord = Record<string, unknown>
 
@@ -45,6 +46,25 @@ export interface SessionSettings {
    * Throws a TypeError for a bad value of a known attribute; unknown keys are dropped.
    */
   cookieAttributes: (given: Record<string, unknown>) => Record<string, unknown>
+  /** The registration's cookie attributes, as session.cookie shows them. */
+  cookie?: Readonly<Record<string, unknown>>
+  /** The cookie carries no Max-Age unless the session chose a lifetime of its own. */
+  browserSession?: boolean
+  /** What save(), reload(), an awaited destroy() or regenerate() and sessionId do through the backend. */
+  link?: SessionLink
+}
+
+/**
+ * A session's way to its backend, for the members that act at once (@fastify/session's save(),
+ * reload(), destroy(callback), regenerate(callback)) rather than when the reply is sent.
+ */
+export interface SessionLink {
+  /** Saves (or ends) the session now, as the reply would; what the cookie becomes is kept for the reply. */
+  flush: (session: Session<any>) => Promise<void>
+  /** The session's data as last saved; null when nothing is saved any more. */
+  reload: (session: Session<any>) => Promise<string | null | undefined>
+  /** The session's id when the backend keeps one (a store); undefined: kept in the data. */
+  sessionId: (session: Session<any>, renewed: boolean) => string | undefined
 }
 
 export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
@@ -54,6 +74,12 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
   maxTtl: 86_400,
   cookieAttributes: () => ({})
 })
+
+/**
+ * Where a session kept in the cookie keeps its id once the app asks for session.sessionId: in the
+ * JSON, so that it lasts as long as the session (and Python sees it under this key).
+ */
+export const SESSION_ID_KEY = '_sid'
 
 export interface SessionInit {
   /** Parsed session data, owned by the session from now on. */
@@ -68,6 +94,18 @@ export interface SessionInit {
   /** A cookie came in but could not be used: clear it unless something is saved over it. */
   hadBadCookie?: boolean
   settings?: SessionSettings
+  /** The cookie's token the session was opened from (session.encryptedSessionId). */
+  token?: string
+}
+
+/** Called once: with null when done, or with the error (a store's failure). */
+export type SessionCallback = (error: Error | null) => void
+
+/** What the cookie becomes once a session was saved before the reply: sent with the reply. */
+export interface PendingCookie {
+  token: string
+  /** Seconds the saved session lives. */
+  ttl: number
 }
 
 export interface FlashMessage<Message = unknown> {
@@ -162,10 +200,15 @@ interface SessionState {
   /** A bad cookie came in: clear it unless something is saved over it. */
   readonly clearIncoming: boolean
   readonly settings: SessionSettings
-  readonly originText: string | undefined
-  readonly origin: SessionOrigin | undefined
+  /** The text and token time of what the session was opened from, or last saved as. */
+  originText: string | undefined
+  origin: SessionOrigin | undefined
   /** Cookie attributes options() chose for this response. */
   cookieAttributes: Record<string, unknown> | undefined
+  /** The cookie's token: the one the request brought, or the one save() made. */
+  token: string | undefined
+  /** A token save() made before the reply, for the reply's cookie. */
+  pending: PendingCookie | undefined
 }
 
 // Private state behind symbols, so that only the plugin reaches it and a user's
@@ -175,6 +218,8 @@ const kState = Symbol.for('fastify-encrypted-session.state')
 export const kDecide = Symbol.for('fastify-encrypted-session.decide')
 export const kRecord = Symbol.for('fastify-encrypted-session.record')
 export const kCookieAttributes = Symbol.for('fastify-encrypted-session.cookieAttributes')
+export const kRebase = Symbol.for('fastify-encrypted-session.rebase')
+export const kPending = Symbol.for('fastify-encrypted-session.pending')
 const SESSION_BRAND = Symbol.for('fastify-encrypted-session.Session')
 
 function isObjectValue (value: unknown): value is object {
@@ -241,6 +286,115 @@ function rollingAfter (rolling: boolean | number, ttl: number, settings: Session
   return Math.floor(rolling * ttl / settings.ttl)
 }
 
+const ID_SHAPE = /^[A-Za-z0-9_-]{22}$/
+
+/** 128 bits from crypto.getRandomValues, as 22 characters of url-safe base64. */
+function newSessionId (): string {
+  return base64.encode(globalThis.crypto.getRandomValues(new Uint8Array(16))).slice(0, 22)
+}
+
+/** A session made outside a registration: nothing to save to, its data is all there is. */
+const OWN_LINK: SessionLink = {
+  flush: async () => {},
+  reload: async () => undefined,
+  sessionId: () => undefined
+}
+
+/**
+ * A promise whose work starts when something waits for it (await, then, catch, finally). A bare
+ * `session.destroy()` thus starts no store call whose failure nobody would see: the reply does
+ * the work, and turns a failure into its 503.
+ */
+class OnDemand extends Promise<void> {
+  static override get [Symbol.species] (): PromiseConstructor { return Promise }
+  #work: (() => Promise<void>) | undefined
+  #started: Promise<void> | undefined
+
+  constructor (work: () => Promise<void>) {
+    super(() => {})
+    this.#work = work
+  }
+
+  override then<A = void, B = never> (onFulfilled?: ((value: void) => A | PromiseLike<A>) | null, onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
+    this.#started ??= (this.#work as () => Promise<void>)()
+    return this.#started.then(onFulfilled, onRejected)
+  }
+}
+
+/**
+ * session.cookie: the session cookie's lifetime and attributes, in @fastify/session's terms
+ * (milliseconds, null for a cookie that ends with the browser). Setting a lifetime or an
+ * attribute is session.options() for this session.
+ */
+export class SessionCookie {
+  readonly #session: Session<any>
+
+  constructor (session: Session<any>) {
+    this.#session = session
+  }
+
+  #attribute (name: string): unknown {
+    const state = this.#session[kState]
+    return state.cookieAttributes?.[name] ?? state.settings.cookie?.[name]
+  }
+
+  /** Milliseconds the session lives from its cookie's issue; null for a browser-session cookie. */
+  get originalMaxAge (): number | null {
+    const { data, settings } = this.#session[kState]
+    if (settings.browserSession === true && !Object.hasOwn(data, TTL_KEY)) return null
+    return lifetimeOf(data, settings) * 1000
+  }
+
+  set originalMaxAge (ms: number | null) {
+    this.maxAge = ms
+  }
+
+  /** When the cookie expires; null for a browser-session cookie. */
+  get expires (): Date | null {
+    const original = this.originalMaxAge
+    if (original === null) return null
+    const { origin, touched, regenerated } = this.#session[kState]
+    // A cookie the reply re-issues lives from now.
+    const issued = origin === undefined || touched || regenerated ? Math.floor(Date.now() / 1000) : origin.timestamp
+    return new Date(issued * 1000 + original)
+  }
+
+  set expires (date: Date | null) {
+    if (date !== null) this.#session.options({ expires: date })
+  }
+
+  /** Milliseconds left until the cookie expires; null for a browser-session cookie. */
+  get maxAge (): number | null {
+    const expires = this.expires
+    return expires === null ? null : expires.getTime() - Date.now()
+  }
+
+  set maxAge (ms: number | null) {
+    if (ms === null) return
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new TypeError('session.cookie.maxAge must be a number of milliseconds')
+    this.#session.options({ maxAge: Math.ceil(ms / 1000) })
+  }
+
+  get path (): string { return this.#attribute('path') as string ?? '/' }
+  set path (path: string) { this.#session.options({ path }) }
+  get domain (): string | null { return this.#attribute('domain') as string ?? null }
+  set domain (domain: string) { this.#session.options({ domain }) }
+  get secure (): boolean | 'auto' { return this.#attribute('secure') as boolean | 'auto' ?? true }
+  set secure (secure: boolean | 'auto') { this.#session.options({ secure }) }
+  get sameSite (): string | boolean | null { return this.#attribute('sameSite') as string | boolean ?? null }
+  set sameSite (sameSite: 'lax' | 'strict' | 'none' | boolean) { this.#session.options({ sameSite }) }
+  get httpOnly (): boolean { return this.#attribute('httpOnly') as boolean ?? true }
+  set httpOnly (httpOnly: boolean) { this.#session.options({ httpOnly }) }
+  get partitioned (): boolean | undefined { return this.#attribute('partitioned') as boolean | undefined }
+  set partitioned (partitioned: boolean) { this.#session.options({ partitioned }) }
+  get priority (): string | undefined { return this.#attribute('priority') as string | undefined }
+  set priority (priority: 'low' | 'medium' | 'high') { this.#session.options({ priority }) }
+
+  toJSON (): Record<string, unknown> {
+    return { expires: this.expires, originalMaxAge: this.originalMaxAge, path: this.path, domain: this.domain, secure: this.secure, sameSite: this.sameSite, httpOnly: this.httpOnly, partitioned: this.partitioned, priority: this.priority }
+  }
+}
+
 // The Session's own members, which property access never treats as data keys.
 const API = new Set<string | symbol>()
 
@@ -291,7 +445,7 @@ export class Session<Data extends object = SessionData> {
   declare readonly [kState]: SessionState
 
   constructor (init: SessionInit = {}) {
-    const { data = {}, origin, originText, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS } = init
+    const { data = {}, origin, originText, hadBadCookie = false, settings = DEFAULT_SESSION_SETTINGS, token } = init
     const state: SessionState = {
       data,
       baseline: origin === undefined ? '{}' : undefined,
@@ -305,7 +459,9 @@ export class Session<Data extends object = SessionData> {
       settings,
       originText,
       origin,
-      cookieAttributes: undefined
+      cookieAttributes: undefined,
+      token,
+      pending: undefined
     }
     // Not enumerable: console.log(session) shows no internals.
     Object.defineProperty(this, kState, { value: state, writable: false, enumerable: false, configurable: true })
@@ -370,22 +526,26 @@ export class Session<Data extends object = SessionData> {
   /**
    * Empties the session and expires its cookie (and, in a store, deletes its record). Whatever
    * is set afterwards (a flash message after logout) starts a new session: a new token, and in a
-   * store a new id, so the ended one stays ended.
+   * store a new id, so the ended one stays ended. Awaited, or given a callback, the record is
+   * deleted at once and a store failure rejects (or goes to the callback); otherwise the reply
+   * does it.
    */
-  destroy (): void {
+  destroy (callback?: SessionCallback): Promise<void> {
     this.clear()
     const state = this[kState]
     state.destroyed = true
     state.regenerated = true
     state.kept = []
+    return act(this, async (link) => { await link.flush(this) }, callback)
   }
 
   /**
    * A fresh session (a new token, and in a store a new id) holding only the named keys, as
-   * passport and csrf-protection call it. Nothing waits: the promise and the callback are for
-   * callers written against stores that do I/O here.
+   * passport and csrf-protection call it. Awaited, or given a callback, it is saved at once (in a
+   * store: written under its new id, the old record deleted) and a store failure rejects or goes
+   * to the callback; otherwise the reply saves it.
    */
-  regenerate (keep?: readonly string[] | ((error?: Error) => void), callback?: (error?: Error) => void): Promise<void> {
+  regenerate (keep?: readonly string[] | SessionCallback, callback?: SessionCallback): Promise<void> {
     if (typeof keep === 'function') {
       callback = keep
       keep = undefined
@@ -393,17 +553,87 @@ export class Session<Data extends object = SessionData> {
     if (keep !== undefined && (!Array.isArray(keep) || !keep.every((key) => typeof key === 'string'))) {
       throw new TypeError('session.regenerate(keys) takes an array of the keys to keep')
     }
+    renew(this[kState], keep)
+    return act(this, async (link) => { await link.flush(this) }, callback)
+  }
+
+  /** Saves the session now (in a store, writes its record); the reply carries its cookie. */
+  save (callback?: SessionCallback): Promise<void> {
+    return act(this, async (link) => { await link.flush(this) }, callback)
+  }
+
+  /** Puts back the data as last saved (in a store, as the store holds it now), dropping this request's changes. */
+  reload (callback?: SessionCallback): Promise<void> {
+    return act(this, async (link) => {
+      const state = this[kState]
+      const text = await link.reload(this)
+      if (text === null) {
+        state.origin = undefined
+        state.token = undefined
+      }
+      // null: nothing is saved any more; undefined: the backend keeps no other copy.
+      const json = text === null ? '{}' : text ?? state.originText ?? '{}'
+      state.data = secureJson.parse(json) as SessionRecord
+      state.baseline = json
+      state.mayHaveChanged = false
+      state.touched = false
+      state.regenerated = false
+      state.kept = []
+    }, callback)
+  }
+
+  /** Whether the session differs from what came in or was last saved: save() and the reply would write it. */
+  isModified (): boolean {
     const state = this[kState]
-    const kept: SessionRecord = {}
-    for (const key of keep ?? []) {
-      if (Object.hasOwn(state.data, key)) kept[key] = state.data[key]
-    }
+    return this.changed || state.touched || state.regenerated
+  }
+
+  /**
+   * The session's id, stable for its life: in a store the id its record is kept under (drawn
+   * when first asked for a session not yet saved; a new one after regenerate(), login() or
+   * destroy()). In the cookie it is kept in the data, under _sid, from the first time it is asked for.
+   */
+  get sessionId (): string {
+    const state = this[kState]
+    const kept = (state.settings.link ?? OWN_LINK).sessionId(this, state.regenerated)
+    if (kept !== undefined) return kept
+    const stored = state.data[SESSION_ID_KEY]
+    if (typeof stored === 'string' && ID_SHAPE.test(stored)) return stored
+    const drawn = newSessionId()
     willChange(state)
-    state.data = kept
-    state.regenerated = true
-    state.kept = Object.keys(kept)
-    callback?.()
-    return Promise.resolve()
+    state.data[SESSION_ID_KEY] = drawn
+    return drawn
+  }
+
+  /** The token in the session's cookie: the one the request brought, or the one save() made; undefined for a session never saved. */
+  get encryptedSessionId (): string | undefined {
+    return this[kState].token
+  }
+
+  /** The session cookie's lifetime and attributes, as @fastify/session's session.cookie shows them. */
+  get cookie (): SessionCookie {
+    return new SessionCookie(this)
+  }
+
+  /** @internal After a save before the reply: the session as saved, and the cookie the reply carries. */
+  [kRebase] (text: string, timestamp: number, pending: PendingCookie): void {
+    const state = this[kState]
+    if (text !== JSON.stringify(state.data)) state.data = secureJson.parse(text) as SessionRecord
+    state.baseline = text
+    state.originText = text
+    state.origin = { timestamp, keyIndex: 0 }
+    state.mayHaveChanged = false
+    state.touched = false
+    state.regenerated = false
+    state.cleared = false
+    state.kept = []
+    state.pending = pending
+    state.token = pending.token
+  }
+
+  /** @internal The cookie a save before the reply made, for the reply. */
+  get [kPending] (): PendingCookie | undefined {
+    return this[kState].pending
   }
 
   /**
@@ -452,14 +682,14 @@ export class Session<Data extends object = SessionData> {
       throw new TypeError(`login() needs a user; ${JSON.stringify(user) ?? String(user)} reads as nobody (as in Python), use logout() to log out`)
     }
     checkEntry(userKey, user)
-    void this.regenerate(keepOnLogin)
+    renew(this[kState], keepOnLogin)
     this[kState].data[userKey] = user
     this[kState].kept = []
   }
 
   /** Empties the session, so its cookie is cleared (and, in a store, its record deleted). */
   logout (): void {
-    this.destroy()
+    void this.destroy()
   }
 
   /** The logged-in user, or undefined; a stored null, false, 0, '', {} or [] is nobody. */
@@ -579,6 +809,29 @@ export class Session<Data extends object = SessionData> {
     }
     return { action: 'save', json: text, timestamp, fresh, ttl, requested, changed, regenerated: state.regenerated, carriesOver: state.kept.some((key) => Object.hasOwn(data, key)) }
   }
+}
+
+/** What regenerate() and login() do to the data: only the kept keys stay, and a new id follows. */
+function renew (state: SessionState, keep: readonly string[] | undefined): void {
+  const kept: SessionRecord = {}
+  for (const key of keep ?? []) {
+    if (Object.hasOwn(state.data, key)) kept[key] = state.data[key]
+  }
+  willChange(state)
+  state.data = kept
+  state.regenerated = true
+  state.kept = Object.keys(kept)
+}
+
+/**
+ * Runs what the app waits for: at once with a callback (called once, with the error if any),
+ * or when the returned promise is awaited. A bare call starts nothing, so nothing is left
+ * unawaited to reject: the reply does the work then, as before.
+ */
+function act (session: Session<any>, work: (link: SessionLink) => Promise<void>, callback: SessionCallback | undefined): Promise<void> {
+  const link = session[kState].settings.link ?? OWN_LINK
+  if (callback === undefined) return new OnDemand(async () => { await work(link) })
+  return work(link).then(() => { callback(null) }, (error: Error) => { callback(error) })
 }
 
 function willChange (state: SessionState): void {

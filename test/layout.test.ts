@@ -77,7 +77,7 @@ t.test('the checker sees what it must refuse', async (t) => {
 
 t.test('the folders hold the files the layout names', async (t) => {
   t.same(libFiles.map((file) => file.split('\\').join('/')).sort(), [
-    'backends/backend.ts', 'backends/cookie.ts', 'backends/python-json.ts', 'backends/revocation.ts', 'backends/store.ts',
+    'backends/backend.ts', 'backends/cookie.ts', 'backends/link.ts', 'backends/python-json.ts', 'backends/revocation.ts', 'backends/store.ts',
     'cli.ts',
     'cookies/cookie-chunks.ts', 'cookies/cookie-plugin.ts', 'cookies/session-cookies.ts',
     'fernet/base64.ts', 'fernet/bytes.ts', 'fernet/derive-key.ts', 'fernet/fernet.ts', 'fernet/hkdf.ts', 'fernet/public.ts',

@@ -77,6 +77,17 @@ const token: string = await app.encodeSession({ visits: 1 })
 await app.encodeSession('not data')
 const decoded: Session = await app.decodeSession(token)
 expectType<number | undefined>(decoded.get('visits'))
+
+// @fastify/session's members, through the published declarations.
+app.get('/logout', (request, reply) => {
+  expectType<string>(request.session.sessionId)
+  expectType<Date | null>(request.session.cookie.expires)
+  expectType<Promise<void>>(request.session.save())
+  void request.session.destroy((error) => { if (error !== null) reply.send(error); else reply.redirect('/') })
+})
+app.decryptSession(token, {} as FastifyRequest, (error) => { expectType<Error | null>(error) })
+// @ts-expect-error browserSession is true or false
+await app.register(encryptedSession, { key: Fernet.generateKey(), browserSession: 1 })
 expectType<boolean>((await app.decodeSession({ admin: token }, 'admin')).isNew)
 
 const key: string = Fernet.generateKey()

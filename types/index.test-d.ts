@@ -54,7 +54,7 @@ app.get('/', async (request) => {
   expectType<void>(request.session.delete('visits'))
   expectType<void>(request.session.touch())
   expectType<void>(request.session.clear())
-  expectType<void>(request.session.destroy())
+  expectType<Promise<void>>(request.session.destroy())
   expectType<number | undefined>(request.session.data().visits)
   request.session.login({ id: 1 })
   // @ts-expect-error the logged-in user is typed by SessionData.current_user
@@ -137,3 +137,31 @@ app.register(encryptedSession, { key: Fernet.generateKey(), store: new RedisStor
 void new RedisStore({ client: 'redis://127.0.0.1:6379' })
 // @ts-expect-error RedisStore needs a client
 void new RedisStore({})
+
+// @fastify/session's members, callbacks and promises, as its users type them.
+app.register(encryptedSession, { key: Fernet.generateKey(), browserSession: true })
+// @ts-expect-error browserSession is true or false
+app.register(encryptedSession, { key: Fernet.generateKey(), browserSession: 'yes' })
+app.get('/fastify-session', (request, reply) => {
+  expectType<string>(request.session.sessionId)
+  expectType<string | undefined>(request.session.encryptedSessionId)
+  expectType<number | null>(request.session.cookie.maxAge)
+  expectType<number | null>(request.session.cookie.originalMaxAge)
+  expectType<Date | null>(request.session.cookie.expires)
+  request.session.cookie.maxAge = 60_000
+  request.session.cookie.sameSite = 'strict'
+  // @ts-expect-error sameSite is 'lax', 'strict', 'none' or a boolean
+  request.session.cookie.sameSite = 'sideways'
+  expectType<boolean>(request.session.isModified())
+  expectType<Promise<void>>(request.session.save())
+  expectType<Promise<void>>(request.session.reload())
+  expectType<Promise<void>>(request.session.destroy())
+  void request.session.save((error) => { expectType<Error | null>(error) })
+  void request.session.regenerate(['visits'], (error) => { expectType<Error | null>(error) })
+  void request.session.destroy((error) => { if (error !== null) reply.send(error); else reply.redirect('/') })
+  expectType<unknown>(request.sessionStore)
+  app.decryptSession('token', request, (error) => { expectType<Error | null>(error) })
+  app.decryptSession('token', request, { maxAge: 1000 }, () => {})
+  // @ts-expect-error decryptSession needs a callback
+  app.decryptSession('token', request)
+})

@@ -47,6 +47,12 @@ export interface SessionBackend {
    * generation). Needs a store (store mode, or cookie mode with a revocation store).
    */
   revoke: (userId: string | number, except: Session | undefined) => Promise<void>
+  /** The id a store keeps the session under (a new one once renewed); undefined in the cookie. */
+  sessionId: (session: Session, renewed: boolean) => string | undefined
+  /** The JSON last saved for the session, as stored now; null: gone; undefined: the session's own. */
+  reload: (session: Session) => Promise<string | null | undefined>
+  /** The JSON a save just wrote, when it differs from the session's (merged with other writers). */
+  persisted: (session: Session) => string | undefined
 }
 
 /**

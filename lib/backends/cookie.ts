@@ -115,6 +115,20 @@ export class CookieBackend implements SessionBackend {
     return undefined
   }
 
+  /** A session in the cookie keeps its id in its data. */
+  sessionId (): undefined {
+    return undefined
+  }
+
+  /** The cookie is the only copy: the session's own last saved text stands. */
+  async reload (): Promise<undefined> {
+    return undefined
+  }
+
+  persisted (): undefined {
+    return undefined
+  }
+
   async encode (data: SessionRecord, now: number): Promise<string> {
     if (this.#revocations === undefined) return await this.#seal(JSON.stringify(data), now)
     return await this.#sealStamped(undefined, data, JSON.stringify(data), now, true)
@@ -141,7 +155,7 @@ export class CookieBackend implements SessionBackend {
     if (this.#revocations !== undefined) return undefined
     const known = this.#remembered(token, now)
     if (known === undefined || typeof known === 'string') return known
-    const session = this.#sessionOf(known, now)
+    const session = this.#sessionOf(known, now, token)
     return typeof session === 'string' ? this.#forget(token, session) : session
   }
 
@@ -170,27 +184,27 @@ export class CookieBackend implements SessionBackend {
       if (typeof opened === 'string') return opened
       verified = opened
     }
-    const session = this.#sessionOf(verified, now)
+    const session = this.#sessionOf(verified, now, token)
     if (typeof session === 'string') return this.#forget(token, session)
     // Remembered only once it opens a usable session: nothing is kept of a refused token.
     this.#cache?.set(token, verified)
-    return this.#revocations === undefined ? session : await this.#checked(session, verified, this.#revocations)
+    return this.#revocations === undefined ? session : await this.#checked(session, verified, this.#revocations, token)
   }
 
   /** The session, unless its user's sessions were revoked since it was made. */
-  async #checked (opened: Session, verified: VerifiedToken, revocations: Revocations): Promise<Session | SessionFailure> {
+  async #checked (opened: Session, verified: VerifiedToken, revocations: Revocations, token: string): Promise<Session | SessionFailure> {
     const data = opened[kRecord]
     const checked = await revocations.check(data, verified.timestamp)
     if (checked === 'revoked') return checked
     // The generation was taken out of the data: a renewal serialises the data, not the text that came.
     const session = checked.stripped
-      ? new Session({ data, origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex }, settings: this.#settings })
+      ? new Session({ data, origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex }, settings: this.#settings, token })
       : opened
     revocations.remember(session, checked.stamp)
     return session
   }
 
-  #sessionOf (verified: VerifiedToken, now: number): Session | SessionFailure {
+  #sessionOf (verified: VerifiedToken, now: number, token: string): Session | SessionFailure {
     const data = parseSessionJson(verified.text)
     if (typeof data === 'string') return data
     const over = lifetimeProblem(data, verified.timestamp, now, this.#rules)
@@ -199,7 +213,8 @@ export class CookieBackend implements SessionBackend {
       data,
       origin: { timestamp: verified.timestamp, keyIndex: verified.keyIndex },
       originText: verified.text,
-      settings: this.#settings
+      settings: this.#settings,
+      token
     })
   }
 }

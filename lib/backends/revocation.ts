@@ -240,3 +240,11 @@ export function withGeneration (json: string, stamp: Stamp | undefined): string 
   data[GENERATION_KEY] = stamp.generation
   return JSON.stringify(data)
 }
+
+/** The JSON as the app sees it: without the generation a stored record carries. */
+export function withoutGeneration (json: string): string {
+  const data = JSON.parse(json) as SessionRecord
+  if (!Object.hasOwn(data, GENERATION_KEY)) return json
+  delete data[GENERATION_KEY]
+  return JSON.stringify(data)
+}

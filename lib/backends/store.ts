@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache'
 import { type CookieUpdate, type LifetimeRules, type SessionBackend, type SessionFailure, SessionNotStoredError, SessionStoreError, lifetimeProblem, openText, parseSessionJson } from './backend.js'
 import { CACHE_BYTES_PER_ENTRY } from './cookie.js'
-import { Revocations, type Stamp, storeCall, withGeneration } from './revocation.js'
+import { Revocations, type Stamp, storeCall, withGeneration, withoutGeneration } from './revocation.js'
 import { base64 } from '../fernet/base64.js'
 import { Fernet, MultiFernet, ageProblem } from '../fernet/fernet.js'
 import { type SaveAction, Session, type SessionRecord, type SessionSettings, kRecord, lifetimeOf } from '../session.js'
@@ -110,6 +110,8 @@ export class StoreBackend implements SessionBackend {
   // so reading one again costs no decryption (WebCrypto work is most of a store-mode request).
   readonly #texts: LRUCache<string, RememberedData> | undefined
   readonly #loaded = new WeakMap<Session, Loaded>()
+  // Ids drawn for sessions not yet stored whose app asked for session.sessionId; their first save uses it.
+  readonly #planned = new WeakMap<Session, string>()
 
   constructor (options: StoreBackendOptions) {
     this.#store = options.store
@@ -162,7 +164,7 @@ export class StoreBackend implements SessionBackend {
       return checked
     }
     // The app sees the data without its generation; a renewal then serialises the data again.
-    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: checked.stripped ? undefined : text, settings: this.#settings })
+    const session = new Session({ data, origin: { timestamp: known.timestamp, keyIndex: known.keyIndex }, originText: checked.stripped ? undefined : text, settings: this.#settings, token })
     this.#revocations.remember(session, checked.stamp)
     this.#loaded.set(session, { id: known.id, version: stored.version, text, stale })
     return session
@@ -218,10 +220,10 @@ export class StoreBackend implements SessionBackend {
     return await storeCall(operation, this.#timeout, run)
   }
 
-  /** Stores a new session under a fresh id. */
-  async #create (text: string, ttl: number, user: string | undefined): Promise<Loaded> {
+  /** Stores a new session under a fresh id (the one planned for it, if the app asked for it). */
+  async #create (text: string, ttl: number, user: string | undefined, planned?: string): Promise<Loaded> {
     for (let attempt = 0; attempt < MAX_NEW_IDS; attempt++) {
-      const id = newId()
+      const id = attempt === 0 && planned !== undefined ? planned : newId()
       const data = await this.#seal(id, text)
       const result = await this.#call('put', async () => await this.#store.put(id, data, null, ttl, user))
       if (result.ok) return { id, version: result.version, text, stale: false }
@@ -273,15 +275,17 @@ export class StoreBackend implements SessionBackend {
         return undefined
       }
       // A new id on login and regenerate(), and the old record deleted: no session fixation.
-      const created = await this.#create(stamped.text, ttl, owner)
+      const created = await this.#create(stamped.text, ttl, owner, this.#planned.get(session))
+      this.#planned.delete(session)
       // What regenerate() kept came from the old record: if another request ended that one
-      // meanwhile (logout), the copy must not outlive it. What this request set itself (a
+      // meanwhile (logout, revokeSessions), the copy must not outlive it. What this request set itself (a
       // login, passport's user after its regenerate(), a flash message) stands.
       if (loaded !== undefined && await this.#end(loaded) === false && action.carriesOver) {
         await this.#call('destroy', async () => await this.#store.destroy(created.id, owner))
         return undefined
       }
       if (!await this.#confirm(created, stamped, ttl)) return undefined
+      this.#loaded.set(session, created)
       return await this.#issue(created.id, action.timestamp)
     }
     if (stamped.text !== loaded.text || loaded.stale) {
@@ -315,9 +319,10 @@ export class StoreBackend implements SessionBackend {
       // wrote meanwhile merges its keys into it instead of losing them. Its cookie is cleared,
       // and the record expires by itself.
       if (result.ok) {
-        // What is stored now: a later write of this request (a login confirmed) starts from it.
+        // What the record now holds, for a session saved again in the same request.
         loaded.version = result.version
         loaded.text = text
+        loaded.stale = false
         return text === '{}' ? 'ended' : 'kept'
       }
       if (result.current === undefined) return 'gone'
@@ -342,10 +347,42 @@ export class StoreBackend implements SessionBackend {
   end (session: Session, keysDeleted: boolean): Promise<boolean> | undefined {
     const loaded = this.#loaded.get(session)
     if (loaded === undefined) return undefined
-    if (!keysDeleted) return this.#end(loaded).then(() => true)
+    if (!keysDeleted) return this.#end(loaded).then(() => {
+      this.#loaded.delete(session)
+      return true
+    })
     // Emptied key by key: the deletions are merged with concurrent writes like any change.
     const before = parseSessionJson(loaded.text) as SessionRecord
     return this.#update(loaded, {}, lifetimeOf(before, this.#settings) * 1000, undefined).then((outcome) => outcome !== 'kept')
+  }
+
+  sessionId (session: Session, renewed: boolean): string {
+    const loaded = this.#loaded.get(session)
+    if (loaded !== undefined && !renewed) return loaded.id
+    let planned = this.#planned.get(session)
+    if (planned === undefined) {
+      planned = newId()
+      this.#planned.set(session, planned)
+    }
+    return planned
+  }
+
+  async reload (session: Session): Promise<string | null> {
+    const loaded = this.#loaded.get(session)
+    if (loaded === undefined) return null
+    const stored = await this.#call('get', async () => await this.#store.get(loaded.id))
+    const opened = stored === undefined ? 'no-record' : await this.#read(stored, loaded.id)
+    if (typeof opened === 'string') {
+      this.#loaded.delete(session)
+      return null
+    }
+    this.#loaded.set(session, { id: loaded.id, version: (stored as StoredSession).version, text: opened.text, stale: opened.stale })
+    return withoutGeneration(opened.text)
+  }
+
+  persisted (session: Session): string | undefined {
+    const text = this.#loaded.get(session)?.text
+    return text === undefined ? undefined : withoutGeneration(text)
   }
 
   async encode (data: SessionRecord, now: number): Promise<string> {

@@ -15,6 +15,8 @@ export interface CookieReply {
   clearCookie: (name: string, options: Attributes) => unknown
   getHeader: (name: string) => unknown
   header: (name: string, value: string) => unknown
+  /** The request, for secure: 'auto'. */
+  request?: { protocol: string }
 }
 
 export interface CookieLog {
@@ -31,6 +33,11 @@ export interface SessionCookiesOptions {
   maxSessionSize: number
   /** Longest Max-Age a session cookie can carry, for the room its attribute takes. */
   maxTtl: number
+  /**
+   * browserSession: a session of this lifetime (the registration's ttl, so one that did not choose
+   * its own) gets a cookie without Max-Age, which the browser drops when it closes.
+   */
+  browserSessionTtl?: number | undefined
   /** @fastify/cookie's serializer, to measure what a name and attributes take. */
   serialize: (name: string, value: string, options: Attributes) => string
 }
@@ -66,6 +73,7 @@ export class SessionCookies {
   readonly #attributes: Attributes
   readonly #serialize: SessionCookiesOptions['serialize']
   readonly #maxTtl: number
+  readonly #browserSessionTtl: number | undefined
   readonly #plainRoom: number
   readonly #chunkRoom: number
 
@@ -74,6 +82,7 @@ export class SessionCookies {
     this.#attributes = { ...options.attributes, encode: writeRaw }
     this.#serialize = options.serialize
     this.#maxTtl = options.maxTtl
+    this.#browserSessionTtl = options.browserSessionTtl
     // Room for a chunk name with as many digits as any index can have.
     this.#chunkRoom = this.#room(chunkName(this.cookieName, options.maxSessionSize), this.#attributes)
     if (this.#chunkRoom < 1024) {
@@ -104,7 +113,10 @@ export class SessionCookies {
   write (reply: CookieReply, write: CookieWrite): void {
     const { token, log, overrides } = write
     if (!this.#mayCache(reply, write)) return
-    const attributes = overrides === undefined ? this.#attributes : { ...this.#attributes, ...overrides }
+    let attributes = overrides === undefined ? this.#attributes : { ...this.#attributes, ...overrides }
+    // secure: 'auto' over plain HTTP sends no Secure, and browsers drop SameSite=None without it:
+    // Lax instead, as @fastify/session does.
+    if (attributes.secure === 'auto' && attributes.sameSite === 'none' && reply.request?.protocol !== 'https') attributes = { ...attributes, sameSite: 'lax' }
     const plainRoom = overrides === undefined ? this.#plainRoom : this.#room(this.cookieName, attributes)
     const chunkRoom = overrides === undefined ? this.#chunkRoom : this.#room(chunkName(this.cookieName, 0), attributes)
     const pieces = token === null ? [] : token.length <= plainRoom ? [token] : splitToken(token, chunkRoom)
@@ -112,7 +124,7 @@ export class SessionCookies {
       log.error({ cookieName: this.cookieName }, `${PREFIX} session not saved, the cookie attributes chosen with session.options() leave too little room for it`)
       return
     }
-    const set = { ...attributes, maxAge: write.maxAge }
+    const set = { ...attributes, maxAge: write.maxAge === this.#browserSessionTtl ? undefined : write.maxAge }
     if (pieces.length === 1) {
       reply.setCookie(this.cookieName, pieces[0] as string, set)
     } else {
