@@ -6,7 +6,8 @@
 // revocation id (`rev.`), is guarded; any other (a visitor's cart, a CSRF secret, a flash) is
 // anonymous. At the bound the least recently used anonymous record goes first, whoever writes;
 // a guarded record goes only to make room for another guarded one, and an anonymous write that
-// finds nothing but guarded records is refused. So a client without a login, however many
+// finds nothing but guarded records is refused. A revocation record is never pushed out at
+// all, only expired (it is small, and lives twice maxTtl). So a client without a login, however many
 // requests it sends, can neither end a logged-in session nor hold more than the bound. One
 // bound rather than a fixed share for each: capacity that logged-in users do not use serves
 // visitors, and the defaults keep their meaning.
@@ -92,6 +93,9 @@ export class MemoryStore implements SessionStore {
   readonly #records = new Map<string, Entry>()
   readonly #guarded = new Pool()
   readonly #anonymous = new Pool()
+  // Revocation records are never pushed out for room, only expired: one evicted would give
+  // back to the sessions it revoked the generation they carry.
+  readonly #revocations = new Pool()
   #bytes = 0
   readonly #users = new Map<string, Set<string>>()
   readonly #sweeper: ReturnType<typeof setInterval>
@@ -195,13 +199,15 @@ export class MemoryStore implements SessionStore {
       if (old !== undefined) this.#insert(old)
       throw new StoreRefusal('full', `every one of its ${this.size} records (${this.#bytes} bytes) belongs to a logged-in user`)
     }
-    this.#insert({ id, data, version, user, size, pool: guarded ? this.#guarded : this.#anonymous, expires, older: undefined, newer: undefined })
+    this.#insert({ id, data, version, user, size, pool: id.startsWith(REVOCATION_ID_PREFIX) ? this.#revocations : guarded ? this.#guarded : this.#anonymous, expires, older: undefined, newer: undefined })
   }
 
   /** Frees room for one more record of `size` bytes; false when only guarded records could give it. */
   #makeRoom (size: number, guarded: boolean): boolean {
     while (this.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) {
       const pool = this.#anonymous.size > 0 ? this.#anonymous : this.#guarded
+      // Nothing left but revocation records: the bound is reached.
+      if (pool.size === 0) return false
       const oldest = pool.oldest as Entry
       // An expired record is no one's session: it goes whoever needs the room.
       if (pool === this.#guarded && !guarded && oldest.expires > performance.now()) return false
@@ -234,7 +240,7 @@ export class MemoryStore implements SessionStore {
   /** Drops expired records (and with them their entries in the users' index). */
   sweep (): void {
     const now = performance.now()
-    for (const pool of [this.#guarded, this.#anonymous]) {
+    for (const pool of [this.#guarded, this.#anonymous, this.#revocations]) {
       let entry = pool.oldest
       while (entry !== undefined) {
         const next = entry.newer
