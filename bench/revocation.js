@@ -4,8 +4,11 @@
 // without, read and write. In process, through fastify.inject(): the figures are the plugin's
 // and the store's work, compared as ratios within one run, not HTTP throughput.
 //   npm run build && node bench/revocation.js [--quick]
+// And store mode's read and write of a logged-in session before this change (BENCH_BEFORE, default
+// 5f3a687, built in a temporary git worktree under bench/.dist/) and after it, rounds interleaved.
 // Writes bench/results/revocation.json (--quick: bench/results/tmp/revocation.json).
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Fastify from 'fastify'
 import { createClient } from 'redis'
@@ -119,6 +122,53 @@ async function cookieModeCosts (variants) {
   return result
 }
 
+/** The build of an earlier commit, in a worktree of its own; undefined (with why) when it cannot be built. */
+function buildOf (commit) {
+  const dir = new URL(`./.dist/before-${commit}`, import.meta.url).pathname
+  try {
+    execFileSync('git', ['worktree', 'add', '--detach', dir, commit], { stdio: 'ignore' })
+    symlinkSync(new URL('../node_modules', import.meta.url).pathname, path.join(dir, 'node_modules'))
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' })
+    return { dir, entry: path.join(dir, 'dist/esm') }
+  } catch (error) {
+    return { dir, failed: error.message }
+  }
+}
+
+/** Store mode, a logged-in session on RedisStore: /read and /write, before and after, requests/s. */
+async function storeBeforeAfter (client, before) {
+  const builds = { before: before.entry, after: snapshot }
+  const apps = {}
+  for (const [name, dir] of Object.entries(builds)) {
+    const { default: plugin } = await import(distModule('index.js', dir))
+    const { RedisStore: Store } = await import(distModule('lib/stores/redis.js', dir))
+    const app = Fastify()
+    await app.register(plugin, { key: KEY, cookie: { secure: false }, store: new Store({ client, prefix: `bench:${name}:` }) })
+    app.get('/login/:id', async (request) => { request.session.login({ id: request.params.id }); return {} })
+    app.get('/read', async (request) => ({ user: request.session.user ?? null }))
+    app.get('/write', async (request) => { request.session.set('visits', (request.session.get('visits') ?? 0) + 1); return {} })
+    await app.ready()
+    apps[name] = { app, cookie: cookieOf(await app.inject('/login/ada')) }
+  }
+  const result = {}
+  for (const route of ['read', 'write']) {
+    const rates = { before: [], after: [] }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of round % 2 === 0 ? ['before', 'after'] : ['after', 'before']) {
+        const { app, cookie } = apps[name]
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < PER_ROUND / 2; i++) await app.inject({ url: `/${route}`, cookies: { session: cookie } })
+        rates[name].push(PER_ROUND / 2 / (Number(process.hrtime.bigint() - start) / 1e9))
+      }
+    }
+    result[route] = { before: Math.round(median(rates.before)), after: Math.round(median(rates.after)) }
+    result[route].ratio = Number((result[route].after / result[route].before).toFixed(2))
+    console.log(`store mode (RedisStore), logged in, /${route}, requests/s before and after (median of ${ROUNDS}):`, JSON.stringify(result[route]))
+  }
+  for (const { app } of Object.values(apps)) await app.close()
+  return result
+}
+
 const found = findRedisServer()
 const results = { quick, many: MANY, node: process.version, when: new Date().toISOString() }
 let redis
@@ -137,6 +187,10 @@ try {
       withMemoryStore: { revocationStore: new MemoryStore() },
       withRedisStore: { revocationStore: new RedisStore({ client, prefix: 'bench:cookie:' }) }
     })
+    const before = buildOf(process.env.BENCH_BEFORE ?? '5f3a687')
+    if (before.failed === undefined) results.storeBeforeAfter = await storeBeforeAfter(client, before)
+    else results.storeBeforeAfter = { skipped: before.failed }
+    execFileSync('git', ['worktree', 'remove', '--force', before.dir], { stdio: 'ignore' })
     client.destroy()
   }
 } finally {

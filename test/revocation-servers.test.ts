@@ -185,7 +185,7 @@ async function costsAt (t: Test, app: FastifyInstance, counter: Counter): Promis
   }
   for (const [step, [one, many]] of Object.entries(costs)) {
     t.equal(many, one, `${step}: ${one} store operations at 1 session of the user, the same at 50,000`)
-    t.ok((one as number) > 0 && (one as number) <= 8, `${step}: a few (${one})`)
+    t.ok((one as number) > 0 && (one as number) <= 6, `${step}: a few (${one})`)
   }
 }
 
@@ -199,7 +199,7 @@ t.test('the work of a login, a load and a revoke does not grow with a user\'s se
       const stats = await client.info('commandstats')
       let total = 0
       // Every command Redis ran, the ones inside scripts included; not the counting itself.
-      for (const [, name, calls] of stats.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) if (name !== 'info' && name !== 'config') total += Number(calls)
+      for (const [, name, calls] of stats.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) if (!/^(info|config)\b/.test(name as string)) total += Number(calls)
       return total
     }
   }

@@ -4,6 +4,7 @@
 // `except` keeps one session; cookie sessions are revocable with a revocationStore. Two server
 // processes and the per-operation counts at 50,000 sessions: test/revocation-servers.test.ts.
 import t, { type Test } from 'tap'
+import FakeTimers from '@sinonjs/fake-timers'
 import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import { spawnSync } from 'node:child_process'
@@ -359,4 +360,18 @@ t.test('key rotation: servers on the old key list and on the new one see each ot
   const latest = await login(after)
   t.same(await read(after, latest), { isNew: false, data: { current_user: { id: 'ada' } } }, 'a login takes the newest record of the two')
   t.same(await read(before, await login(before)), { isNew: false, data: { current_user: { id: 'ada' } } })
+})
+
+t.test('cookie mode with a revocationStore: a remembered token that expired is refused before any store read', async (t) => {
+  const revocationStore = new MemoryStore()
+  const app = await server(t, { revocationStore, ttl: 60 })
+  const cookie = await login(app)
+  t.same(await read(app, cookie), { isNew: false, data: { current_user: { id: 'ada' } } }, 'remembered once read')
+  const clock = FakeTimers.install({ now: Date.now() + 120_000, toFake: ['Date'] })
+  t.teardown(() => { clock.uninstall() })
+  const reads: string[] = []
+  const get = revocationStore.get.bind(revocationStore)
+  revocationStore.get = async (id) => { reads.push(id); return await get(id) }
+  t.same(await read(app, cookie), ENDED, 'expired')
+  t.same(reads, [], 'without a store read')
 })
