@@ -68,6 +68,13 @@ function routes (app: FastifyInstance): void {
   })
   app.get('/regenerate', async (request) => { await request.session.regenerate(['current_user']); return {} })
   app.get('/become/:id', async (request) => { request.session.set('current_user', { id: (request.params as { id: string }).id }); return {} })
+  // Ended first, then "log out my other devices": nothing is left to keep.
+  app.post('/logout-and-others-out', async (request) => {
+    const id = (request.session.user as { id: string }).id
+    request.session.logout()
+    await app.revokeSessions(id, { except: request.session })
+    return {}
+  })
   // "Log out my other devices", as a password change does it.
   app.post('/others-out', async (request) => {
     await app.revokeSessions((request.session.user as { id: string }).id, { except: request.session })
@@ -303,16 +310,23 @@ for (const mode of ['store', 'cookie'] as const) {
 
 t.test('a revocation record that is not ours to read refuses every session of its user', async (t) => {
   const store = new MemoryStore()
+  const names: string[] = []
+  const put = store.put.bind(store)
+  store.put = async (id, ...rest) => {
+    if (id.startsWith('rev.')) names.push(id)
+    return await put(id, ...rest)
+  }
   const app = await server(t, { store, encryptStore: false })
+  await app.revokeSessions('ada')
+  const name = names[0] as string
   const cookie = await login(app)
-  // Plain stores name the record by the user id itself.
-  await store.put('rev.ada', 'garbage', null, 60_000)
+  await store.put(name, 'garbage', (await store.get(name))?.version as number, 60_000)
   t.same(await read(app, cookie), ENDED, 'refused')
   const after = await login(app)
   t.same(await read(app, after), { isNew: false, data: { current_user: { id: 'ada' } } }, 'a login from then on stands')
   await app.revokeSessions('ada')
   t.same(await read(app, after), ENDED, 'and the next revoke writes a proper record')
-  t.match(JSON.parse((await store.get('rev.ada'))?.data as string), { g: String, t: Number }, 'a generation and a time')
+  t.match(JSON.parse((await store.get(name))?.data as string), { g: String, t: Number }, 'a generation and a time')
 })
 
 t.test('a login whose session is ended while it adopts a revoke: no cookie for it', async (t) => {
@@ -374,4 +388,59 @@ t.test('cookie mode with a revocationStore: a remembered token that expired is r
   revocationStore.get = async (id) => { reads.push(id); return await get(id) }
   t.same(await read(app, cookie), ENDED, 'expired')
   t.same(reads, [], 'without a store read')
+})
+
+for (const mode of ['store', 'cookie'] as const) {
+  const options = (): Partial<EncryptedSessionOptions> => mode === 'store' ? { store: new MemoryStore(), ttl: 3600, maxTtl: 3600 } : { revocationStore: new MemoryStore(), ttl: 3600, maxTtl: 3600 }
+
+  t.test(`${mode} mode: a login after a revoke stands after the revoke's record expired (2 maxTtl later)`, async (t) => {
+    const clock = FakeTimers.install({ now: Date.now(), toFake: ['Date', 'performance'] })
+    t.teardown(() => { clock.uninstall() })
+    const app = await server(t, options())
+    const before = await login(app)
+    await app.revokeSessions('ada')
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+    // Kept alive by a write every half hour, for three hours: the record lives two.
+    for (let step = 0; step < 6; step++) {
+      clock.tick(1800_000)
+      jar.take(await app.inject({ url: `/set/step/${step}`, cookies: jar.cookies }))
+      t.same((await read(app, jar.cookies.session) as { data: Record<string, unknown> }).data.current_user, { id: 'ada' }, `still logged in after ${(step + 1) / 2} h`)
+    }
+    t.same(await read(app, before), ENDED, 'what the revoke ended stays ended')
+  })
+
+  t.test(`${mode} mode: "log out my other devices" clicked twice at once keeps the current session`, async (t) => {
+    const app = await server(t, options())
+    for (let round = 0; round < 10; round++) {
+      const jar = new Jar()
+      jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+      const other = await login(app)
+      const replies = await Promise.all([1, 2].map(async () => await app.inject({ method: 'POST', url: '/others-out', cookies: jar.cookies })))
+      for (const reply of replies) t.equal(reply.statusCode, 200)
+      const kept = replies.map((reply) => setCookie(reply)?.value ?? jar.cookies.session)
+      for (const cookie of kept) t.same((await read(app, cookie) as { data: Record<string, unknown> }).data.current_user, { id: 'ada' }, `round ${round}: each reply's cookie is still logged in`)
+      t.same(await read(app, other), ENDED, `round ${round}: the other device is out`)
+    }
+  })
+
+  t.test(`${mode} mode: except given a session ended in the same request keeps nothing, and is no outage`, async (t) => {
+    const app = await server(t, options())
+    const other = await login(app)
+    const current = await login(app)
+    const reply = await app.inject({ method: 'POST', url: '/logout-and-others-out', cookies: { session: current } })
+    t.equal(reply.statusCode, 200, 'not a 503')
+    t.same(await read(app, other), ENDED)
+    t.same(await read(app, current), ENDED)
+  })
+}
+
+t.test('a revocation record is named by an HMAC of the user id, also with encryptStore: false', async (t) => {
+  const store = new CallbackStore()
+  const app = await server(t, { store: store as unknown as Store, encryptStore: false })
+  await login(app, encodeURIComponent('/../../app/config'))
+  await app.revokeSessions('/../../app/config')
+  const names = [...store.records.keys()].filter((id) => id.startsWith('rev.'))
+  t.equal(names.length, 1, 'one record')
+  t.match(names[0], /^rev\.[A-Za-z0-9_-]{43}$/, 'its name holds no part of the id')
 })

@@ -71,7 +71,7 @@ export class CookieBackend implements SessionBackend {
     this.#timeout = revocation?.timeout ?? 0
     this.#revocations = revocation === undefined
       ? undefined
-      : new Revocations({ ...revocation, keys: options.keys, hashNames: true, userKey: options.settings.userKey, maxTtl: options.settings.maxTtl })
+      : new Revocations({ ...revocation, keys: options.keys, userKey: options.settings.userKey, maxTtl: options.settings.maxTtl })
   }
 
   fresh (hadBadCookie = false): Session {

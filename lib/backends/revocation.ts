@@ -35,8 +35,6 @@ export interface RevocationOptions {
   store: SessionStore
   /** Milliseconds to wait for each store call, and for a whole revoke. */
   timeout: number
-  /** Name records by an HMAC of the user id (true), or by the id itself (plain stores). */
-  hashNames: boolean
   userId: (user: unknown) => string | number | undefined
   userKey: string
   /** Seconds a session token can live: a record must outlive every token it may have to refuse. */
@@ -80,7 +78,6 @@ function parseRecord (data: string): RevocationRecord {
 export class Revocations {
   readonly #store: SessionStore
   readonly #timeout: number
-  readonly #hashNames: boolean
   readonly #userId: RevocationOptions['userId']
   readonly #userKey: string
   readonly #lifetime: number
@@ -93,7 +90,6 @@ export class Revocations {
   constructor (options: RevocationOptions) {
     this.#store = options.store
     this.#timeout = options.timeout
-    this.#hashNames = options.hashNames
     this.#userId = options.userId
     this.#userKey = options.userKey
     // Twice the longest token life: a request that loaded a session just before a revoke may
@@ -115,11 +111,10 @@ export class Revocations {
   async namesOf (user: string): Promise<string[]> {
     const known = this.#names.get(user)
     if (known !== undefined) return known
-    let names = [RECORD_PREFIX + user]
-    if (this.#hashNames) {
-      const macs = await Promise.all((await this.#nameKeys).map(async (key) => await globalThis.crypto.subtle.sign('HMAC', key, new TextEncoder().encode(user))))
-      names = [...new Set(macs.map((mac) => RECORD_PREFIX + base64.encode(new Uint8Array(mac)).slice(0, 43)))]
-    }
+    // An HMAC, never the id itself, whatever encryptStore says: a user id (chosen by users,
+    // maybe) must not become a key or a file name, nor show in a dump of the store.
+    const macs = await Promise.all((await this.#nameKeys).map(async (key) => await globalThis.crypto.subtle.sign('HMAC', key, new TextEncoder().encode(user))))
+    const names = [...new Set(macs.map((mac) => RECORD_PREFIX + base64.encode(new Uint8Array(mac)).slice(0, 43)))]
     this.#names.set(user, names)
     return names
   }
@@ -150,13 +145,12 @@ export class Revocations {
     const user = this.userOf(data)
     if (user === undefined) return { stamp: undefined, stripped }
     const record = await this.#current(user)
-    const generation = record?.generation ?? ''
-    if (typeof carried === 'string') {
-      if (carried !== generation) return 'revoked'
-    } else if (record !== undefined && timestamp * 1000 <= record.at) {
-      return 'revoked'
-    }
-    return { stamp: { user, generation }, stripped }
+    // No record: never revoked, or revoked so long ago (2 maxTtl) that every session made
+    // before it has expired. Every generation a session can carry then stands; a login since
+    // the last revoke carries that revoke's, and must not end when its record does.
+    if (record === undefined) return { stamp: { user, generation: '' }, stripped }
+    if (typeof carried === 'string' ? carried !== record.generation : timestamp * 1000 <= record.at) return 'revoked'
+    return { stamp: { user, generation: record.generation }, stripped }
   }
 
   remember (session: Session, stamp: Stamp | undefined): void {
@@ -217,7 +211,9 @@ export class Revocations {
         await storeCall('put', this.#timeout, async () => await this.#store.put(name, data, null, this.#lifetime, name))
       }
     }))
-    return stamp
+    // A revoke that met another's write lets that one's generation stand: what `except` is
+    // kept under must be the generation stored, not the one this call tried to write.
+    return await this.#fresh(user)
   }
 
   /** Keeps a session under the generation a revoke just wrote (revokeSessions' except). */

@@ -126,7 +126,6 @@ export class StoreBackend implements SessionBackend {
       keys: options.keys,
       store: options.store,
       timeout: options.timeout,
-      hashNames: options.encrypt,
       userId: options.userId,
       userKey: options.settings.userKey,
       maxTtl: options.settings.maxTtl
@@ -380,9 +379,9 @@ export class StoreBackend implements SessionBackend {
     return withoutGeneration(opened.text)
   }
 
-  persisted (session: Session): string | undefined {
-    const text = this.#loaded.get(session)?.text
-    return text === undefined ? undefined : withoutGeneration(text)
+  /** After a save that gave a token: the session's record is known. */
+  persisted (session: Session): string {
+    return withoutGeneration((this.#loaded.get(session) as Loaded).text)
   }
 
   async encode (data: SessionRecord, now: number): Promise<string> {
@@ -403,10 +402,18 @@ export class StoreBackend implements SessionBackend {
     await this.#call('revoke', async () => {
       const stamp = await this.#revocations.revoke(String(userId))
       if (except === undefined || this.#revocations.stampOf(except)?.user !== stamp.user) return
+      const loaded = this.#loaded.get(except)
+      // Ended earlier in this request (destroy(), logout()): nothing is left to keep.
+      if (loaded === undefined) return
       this.#revocations.adopt(except, stamp)
-      const loaded = this.#loaded.get(except) as Loaded
       const ttl = lifetimeOf(except[kRecord], this.#settings) * 1000
       await this.#update(loaded, parseSessionJson(withGeneration(loaded.text, stamp)) as SessionRecord, ttl, await this.#ownerOf(stamp))
+      // Another revoke may have written a newer generation meanwhile (the button clicked
+      // twice): confirmed as a login is, so the kept session lives under the one that stands.
+      await this.#revocations.confirm(stamp, async (newer) => {
+        this.#revocations.adopt(except, newer)
+        return await this.#update(loaded, parseSessionJson(withGeneration(loaded.text, newer)) as SessionRecord, ttl, await this.#ownerOf(newer)) === 'kept'
+      })
     })
   }
 }
