@@ -9,7 +9,7 @@ import { RedisStore } from '../lib/stores/redis.js'
 import { buildApp, setCookie } from './helpers/app.js'
 import { CallbackStore } from './helpers/express-stores.js'
 import { requireStores, serversMissing, startRedis } from './helpers/servers.js'
-import { type ChildServer, startChildServer } from './helpers/child-server.js'
+import { type ChildServer, startChildServer, httpBrowser } from './helpers/child-server.js'
 
 const skip = requireStores ? undefined : serversMissing('redis')
 const KEY = Fernet.generateKey()
@@ -26,22 +26,6 @@ async function connect (t: Test, url: string) {
   return client
 }
 
-/** A browser of its own: one cookie over real HTTP. */
-function browser (): { cookie: () => string, get: (server: ChildServer, path: string, method?: string) => Promise<{ status: number, body: any }> } {
-  let cookie = ''
-  return {
-    cookie: () => cookie,
-    async get (server, path, method = 'GET') {
-      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method, headers: cookie === '' ? {} : { cookie } })
-      for (const line of response.headers.getSetCookie()) {
-        const [pair] = line.split(';') as [string]
-        cookie = /^session=;/.test(line) || /Max-Age=0/.test(line) ? '' : pair
-      }
-      const text = await response.text()
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
-    }
-  }
-}
 
 async function twoServers (t: Test, env: Record<string, string>): Promise<[ChildServer, ChildServer]> {
   const redis = await startRedis(t)
@@ -59,29 +43,29 @@ const SETUPS: Array<{ name: string, env: Record<string, string> }> = [
 for (const { name, env } of SETUPS) {
   t.test(`${name}, two servers: 40 parallel logins, then a revoke ends them all; logins during a revoke; after it`, { skip }, async (t) => {
     const [a, b] = await twoServers(t, env)
-    const users = Array.from({ length: 40 }, () => browser())
+    const users = Array.from({ length: 40 }, () => httpBrowser())
     await Promise.all(users.map(async (user, i) => await user.get(i % 2 === 0 ? a : b, '/login/ada')))
     t.equal(users.filter((user) => user.cookie() !== '').length, 40, '40 sessions')
-    t.same((await browser().get(a, '/revoke/ada', 'POST')).body, { revoked: true })
+    t.same((await httpBrowser().get(a, '/revoke/ada', 'POST')).body, { revoked: true })
     const reads = await Promise.all(users.map(async (user, i) => (await user.get(i % 2 === 0 ? b : a, '/read')).body.isNew))
     t.same(reads, Array(40).fill(true), 'every one of the 40 is ended, on both servers')
 
     // 40 logins on B while A revokes: whichever stand, the next revoke ends them all.
-    const during = Array.from({ length: 40 }, () => browser())
+    const during = Array.from({ length: 40 }, () => httpBrowser())
     await Promise.all([
-      browser().get(a, '/revoke/ada', 'POST'),
+      httpBrowser().get(a, '/revoke/ada', 'POST'),
       ...during.map(async (user, i) => await user.get(i % 2 === 0 ? b : a, '/login/ada'))
     ])
-    const after = browser()
+    const after = httpBrowser()
     await after.get(b, '/login/ada')
     t.same((await after.get(a, '/read')).body.data, { current_user: { id: 'ada' } }, 'a login after the call resolved stands')
-    t.same((await browser().get(b, '/revoke/ada', 'POST')).body, { revoked: true })
+    t.same((await httpBrowser().get(b, '/revoke/ada', 'POST')).body, { revoked: true })
     const later = await Promise.all([...during, after].map(async (user) => (await user.get(a, '/read')).body.isNew))
     t.same(later, Array(41).fill(true), 'a later call ends everything an earlier one could have missed')
 
     // Log out my other devices, across servers.
-    const phone = browser()
-    const laptop = browser()
+    const phone = httpBrowser()
+    const laptop = httpBrowser()
     await phone.get(a, '/login/ada')
     await laptop.get(b, '/login/ada')
     await laptop.get(b, '/set/theme/dark')

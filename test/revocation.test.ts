@@ -444,3 +444,28 @@ t.test('a revocation record is named by an HMAC of the user id, also with encryp
   t.equal(names.length, 1, 'one record')
   t.match(names[0], /^rev\.[A-Za-z0-9_-]{43}$/, 'its name holds no part of the id')
 })
+
+t.test('store mode: a revoke that lands while except is being rewritten: the kept session takes the newer generation', async (t) => {
+  const store = new MemoryStore()
+  const app = await server(t, { store })
+  const other = await login(app)
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  let armed = false
+  const put = store.put.bind(store)
+  store.put = async (id, ...rest) => {
+    const result = await put(id, ...rest)
+    // The kept session's record just written under this revoke's generation: another revoke now.
+    if (armed && !id.startsWith('rev.')) {
+      armed = false
+      await app.revokeSessions('ada')
+    }
+    return result
+  }
+  armed = true
+  const kept = jar.take(await app.inject({ method: 'POST', url: '/others-out', cookies: jar.cookies }))
+  t.equal(kept.statusCode, 200)
+  t.equal(armed, false, 'the second revoke ran in between')
+  t.same((await read(app, jar.cookies.session) as { data: Record<string, unknown> }).data.current_user, { id: 'ada' }, 'the kept session lives on under the newer generation')
+  t.same(await read(app, other), ENDED)
+})

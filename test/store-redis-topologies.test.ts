@@ -7,7 +7,7 @@ import { Fernet } from '../index.js'
 import { RedisStore } from '../lib/stores/redis.js'
 import { buildApp } from './helpers/app.js'
 import { Jar, sessionBehaviours } from './helpers/behaviours.js'
-import { type ChildServer, startChildServer } from './helpers/child-server.js'
+import { type ChildServer, startChildServer, httpBrowser } from './helpers/child-server.js'
 import { CLIENTS, type ClientName, connectRedis, type Topology } from './helpers/redis-clients.js'
 import { serversMissing, startRedis, startRedisCluster, startRedisSentinel } from './helpers/servers.js'
 
@@ -32,21 +32,6 @@ async function app (t: Test, store: RedisStore): Promise<FastifyInstance> {
   return app
 }
 
-/** A browser of its own over real HTTP, for the servers in child processes. */
-function browser (): { get: (server: ChildServer, path: string, method?: string) => Promise<{ status: number, body: any }> } {
-  let cookie = ''
-  return {
-    async get (server, path, method = 'GET') {
-      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method, headers: cookie === '' ? {} : { cookie } })
-      for (const line of response.headers.getSetCookie()) {
-        const [pair] = line.split(';') as [string]
-        cookie = /^session=;/.test(line) || /Max-Age=0/.test(line) ? '' : pair
-      }
-      const text = await response.text()
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
-    }
-  }
-}
 
 async function childServer (t: Test, client: ClientName, topology: Topology, env: Record<string, string> = {}): Promise<ChildServer> {
   return await startChildServer(t, 'store-server.mjs', { REDIS_TOPOLOGY: JSON.stringify(topology), REDIS_CLIENT: client, KEYS: KEY, ...env })
@@ -92,7 +77,7 @@ async function childServers (t: Test, topology: Topology): Promise<Map<ClientNam
 
 async function concurrentWrites (t: Test, servers: Map<ClientName, [ChildServer, ChildServer]>): Promise<void> {
   for (const [client, [a, b]] of servers) {
-    const user = browser()
+    const user = httpBrowser()
     t.equal((await user.get(a, '/set/start/0')).status, 200)
     const answers = await Promise.all(Array.from({ length: 16 }, async (_, i) => await user.get(i % 2 === 0 ? a : b, `/set/k${i}/${i}`)))
     t.same(answers.map((answer) => answer.status), Array(16).fill(200), `${client}: every write answered 200`)
@@ -109,7 +94,7 @@ async function concurrentWrites (t: Test, servers: Map<ClientName, [ChildServer,
  */
 async function outage (t: Test, byClient: Map<ClientName, [ChildServer, ChildServer]>, down: () => Promise<void>, up: () => Promise<void>): Promise<void> {
   const servers = CLIENTS.map((client) => (byClient.get(client) as [ChildServer, ChildServer])[0])
-  const users = servers.flatMap((server, i) => ['ada', 'bob', 'cy'].map((name) => ({ name: `${name}-${CLIENTS[i] as string}`, server, jar: browser() })))
+  const users = servers.flatMap((server, i) => ['ada', 'bob', 'cy'].map((name) => ({ name: `${name}-${CLIENTS[i] as string}`, server, jar: httpBrowser() })))
   for (const { name, server, jar } of users) t.equal((await jar.get(server, `/set/who/${name}`)).status, 200)
   const statuses = servers.map(() => new Map<number, number>())
   const problems: string[] = []

@@ -9,7 +9,7 @@ import { RedisStore } from '../lib/stores/redis.js'
 import { sessionBehaviours } from './helpers/behaviours.js'
 import { buildApp } from './helpers/app.js'
 import { serversMissing, startRedis } from './helpers/servers.js'
-import { type ChildServer, startChildServer } from './helpers/child-server.js'
+import { type ChildServer, startChildServer, httpBrowser } from './helpers/child-server.js'
 
 const skip = serversMissing('redis')
 const KEY = Fernet.generateKey()
@@ -86,32 +86,17 @@ async function startServer (t: Test, redisUrl: string, env: Record<string, strin
   return await startChildServer(t, 'store-server.mjs', { REDIS_URL: redisUrl, KEYS: KEY, ...env })
 }
 
-/** A browser of its own: a cookie jar over real HTTP. */
-function browser (): { get: (server: Server, path: string, method?: string) => Promise<{ status: number, body: any }> } {
-  let cookie = ''
-  return {
-    async get (server, path, method = 'GET') {
-      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method, headers: cookie === '' ? {} : { cookie } })
-      for (const line of response.headers.getSetCookie()) {
-        const [pair] = line.split(';') as [string]
-        cookie = /^session=;/.test(line) || /Max-Age=0/.test(line) ? '' : pair
-      }
-      const text = await response.text()
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
-    }
-  }
-}
 
 t.test('revocation: at once, on every server sharing the Redis', { skip }, async (t) => {
   const redis = await startRedis(t)
   const [a, b] = await Promise.all([startServer(t, redis.url), startServer(t, redis.url)]) as [Server, Server]
-  const phone = browser()
-  const laptop = browser()
+  const phone = httpBrowser()
+  const laptop = httpBrowser()
   await phone.get(a, '/login/ada')
   await laptop.get(b, '/login/ada')
   const readOnB = await phone.get(b, '/read')
   t.same(readOnB.body.data, { current_user: { id: 'ada' } }, 'a session made on one server is read on the other')
-  t.same((await browser().get(a, '/revoke/ada', 'POST')).body, { revoked: true }, 'server A ends both of ada\'s sessions')
+  t.same((await httpBrowser().get(a, '/revoke/ada', 'POST')).body, { revoked: true }, 'server A ends both of ada\'s sessions')
   t.same((await phone.get(b, '/read')).body, { pid: readOnB.body.pid, isNew: true, data: {} }, 'server B sees it at the next request')
   t.same((await laptop.get(a, '/read')).body.isNew, true)
 })
@@ -119,7 +104,7 @@ t.test('revocation: at once, on every server sharing the Redis', { skip }, async
 t.test('no lost updates: concurrent requests to two servers change different keys, all survive', { skip }, async (t) => {
   const redis = await startRedis(t)
   const [a, b] = await Promise.all([startServer(t, redis.url), startServer(t, redis.url)]) as [Server, Server]
-  const user = browser()
+  const user = httpBrowser()
   await user.get(a, '/set/start/0')
   // The same cookie on 16 requests at once, half to each server: each loads the session
   // before the others save.
@@ -135,7 +120,7 @@ t.test('no lost updates: concurrent requests to two servers change different key
 t.test('Redis down under load: 503s with the reason, never a crash, a logout or another user\'s data', { skip }, async (t) => {
   const redis = await startRedis(t, { appendonly: true })
   const server = await startServer(t, redis.url, { STORE_TIMEOUT: '300' })
-  const users = ['ada', 'bob', 'cy', 'di'].map((name) => ({ name, jar: browser() }))
+  const users = ['ada', 'bob', 'cy', 'di'].map((name) => ({ name, jar: httpBrowser() }))
   for (const { name, jar } of users) await jar.get(server, `/login/${name}`)
   const statuses = new Map<number, number>()
   const problems: string[] = []

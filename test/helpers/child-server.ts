@@ -35,3 +35,26 @@ export async function startChildServer (t: Test, fixture: string, env: Record<st
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   return { port, output: () => output, alive: () => child.exitCode === null && child.signalCode === null }
 }
+
+/** A browser of its own over real HTTP: one cookie jar for the session cookie, for servers in child processes. */
+export interface HttpBrowser {
+  /** The session cookie as the browser would send it ('' for none). */
+  cookie: () => string
+  get: (server: { port: number }, path: string, method?: string) => Promise<{ status: number, body: any }>
+}
+
+export function httpBrowser (): HttpBrowser {
+  let cookie = ''
+  return {
+    cookie: () => cookie,
+    async get (server, path, method = 'GET') {
+      const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method, headers: cookie === '' ? {} : { cookie } })
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';') as [string]
+        cookie = /^session=;/.test(line) || /Max-Age=0/.test(line) ? '' : pair
+      }
+      const text = await response.text()
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+    }
+  }
+}
