@@ -68,10 +68,11 @@ function routes (app: FastifyInstance): void {
   })
   app.get('/regenerate', async (request) => { await request.session.regenerate(['current_user']); return {} })
   app.get('/become/:id', async (request) => { request.session.set('current_user', { id: (request.params as { id: string }).id }); return {} })
-  // Ended first, then "log out my other devices": nothing is left to keep.
+  // Ended first (awaited, so a store's record is already gone), then "log out my other
+  // devices": nothing is left to keep.
   app.post('/logout-and-others-out', async (request) => {
     const id = (request.session.user as { id: string }).id
-    request.session.logout()
+    await request.session.destroy()
     await app.revokeSessions(id, { except: request.session })
     return {}
   })
