@@ -99,7 +99,6 @@ export class StoreBackend implements SessionBackend {
   readonly #store: SessionStore
   readonly #timeout: number
   readonly #encrypt: boolean
-  readonly #userId: StoreBackendOptions['userId']
   readonly #settings: SessionSettings
   readonly #rules: LifetimeRules
   readonly #idFernet: MultiFernet
@@ -117,7 +116,6 @@ export class StoreBackend implements SessionBackend {
     this.#store = options.store
     this.#timeout = options.timeout
     this.#encrypt = options.encrypt
-    this.#userId = options.userId
     this.#settings = options.settings
     this.#rules = { settings: options.settings, absoluteLifetime: options.absoluteLifetime, createdKey: options.createdKey }
     this.#idFernet = new MultiFernet(options.keys.map((key) => new Fernet(key, { maxTokenLength: MAX_ID_TOKEN_LENGTH })))
