@@ -629,6 +629,70 @@ t.test('reading an unchanged stored session again costs no decryption', async (t
   t.same(events.filter((event) => event === 'decrypt:start').length, 2, 'cacheSize 0: the cookie and the data are decrypted every time')
 })
 
+t.test('saved again within the same second, a session gets the same cookie token, sealed once', async (t) => {
+  const clock = FakeTimers.install({ now: 1_750_000_000_000, toFake: ['Date'] })
+  t.teardown(() => clock.uninstall())
+  const { app } = await storeApp(t, { store: new MemoryStore() })
+  const jar = new Jar()
+  const login = setCookie(jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies })))?.value as string
+  const events = spyOnSubtle(t)
+  const seals = (): number => events.filter((event) => event === 'encrypt:start').length
+  const first = setCookie(await app.inject({ url: '/set/a/1', cookies: jar.cookies }))?.value
+  t.equal(first, login, 'the same id in the same second: the token the login issued')
+  t.equal(seals(), 1, 'one seal: the stored record; the cookie token is not sealed again')
+  clock.tick(1000)
+  events.length = 0
+  const second = setCookie(await app.inject({ url: '/set/a/2', cookies: jar.cookies }))?.value as string
+  t.not(second, login, 'a second later: a new token')
+  t.equal(await idOf(second), await idOf(login), 'of the same session')
+  t.equal(await new Fernet(KEY).extractTimestamp(second), await new Fernet(KEY).extractTimestamp(login) + 1, 'made at the time of the change')
+  t.equal(seals(), 2, 'the record and the new token')
+  events.length = 0
+  t.equal(setCookie(await app.inject({ url: '/set/a/3', cookies: jar.cookies }))?.value, second, 'and again the same within that second')
+  t.same((await app.inject({ url: '/read', cookies: { session: login } })).json().data, { current_user: { id: 'ada' }, a: '3' }, 'every token of the session reads the same record')
+  const cold = await storeApp(t, { store: new MemoryStore(), cacheSize: 0 })
+  const coldJar = new Jar()
+  const coldLogin = setCookie(coldJar.take(await cold.app.inject({ url: '/login/ada', cookies: coldJar.cookies })))?.value
+  t.not(setCookie(await cold.app.inject({ url: '/set/a/1', cookies: coldJar.cookies }))?.value, coldLogin, 'cacheSize 0: nothing remembered, a token sealed every time')
+})
+
+t.test('a logged-in load asks for its record and its user\'s revocation record at once, once this server knows the user', async (t) => {
+  const inner = new MemoryStore()
+  const events: string[] = []
+  // Each get answers on a later turn of the event loop, as a store across a network does.
+  const slowGet = async (id: string): Promise<StoredSession | undefined> => {
+    const what = id.startsWith('rev.') ? 'record' : 'session'
+    events.push(`${what} asked`)
+    await new Promise((resolve) => setImmediate(resolve))
+    events.push(`${what} answered`)
+    return await inner.get(id)
+  }
+  const store: SessionStore = { get: slowGet, put: inner.put.bind(inner), touch: inner.touch.bind(inner), destroy: inner.destroy.bind(inner) }
+  const { app } = await storeApp(t, { store })
+  const other = await storeApp(t, { store })
+  const jar = new Jar()
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  events.length = 0
+  t.same((await other.app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } })
+  t.same(events, ['session asked', 'session answered', 'record asked', 'record answered'], 'a server that never saw the session: the record names the user, then the user\'s record is read')
+  events.length = 0
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } })
+  t.same(events, ['session asked', 'record asked', 'session answered', 'record answered'], 'the server that logged the user in: both at once, one round-trip')
+  events.length = 0
+  t.same((await other.app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } })
+  t.same(events, ['session asked', 'record asked', 'session answered', 'record answered'], 'and the other server once it has seen it')
+
+  // Another server makes the session another user's, without a new id; that user is revoked.
+  await other.app.inject({ url: '/set/current_user/bob', cookies: jar.cookies })
+  await app.revokeSessions('bob')
+  events.length = 0
+  t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json(), { isNew: true, data: {} }, 'read ahead for ada, checked against bob\'s record: refused')
+  t.same(events, ['session asked', 'record asked', 'session answered', 'record answered', 'record asked', 'record answered'], 'the record read ahead was not the one that decides')
+  jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+  inner.get = async () => { throw new Error('down') }
+  t.equal((await app.inject({ url: '/read', cookies: jar.cookies })).statusCode, 503, 'both reads fail: one 503, and the unused failure is no unhandled rejection')
+})
+
 t.test('a store holds sessions of any size: past Fernet\'s default 64 KiB token bound and a cookie\'s 4 KB', async (t) => {
   const store = new MemoryStore()
   const { app } = await buildApp({ key: KEY, store }, (app) => {

@@ -41,6 +41,12 @@ export interface RevocationOptions {
   maxTtl: number
 }
 
+/** A user's record, asked for before the session is known to still be that user's. */
+export interface Prefetched {
+  user: string
+  record: Promise<RevocationRecord | undefined>
+}
+
 /** What a loaded session's generation says: refused, or kept under this stamp (none: no user). */
 export type Checked = { stamp: Stamp | undefined, stripped: boolean } | Extract<SessionFailure, 'revoked'>
 
@@ -132,19 +138,27 @@ export class Revocations {
     return newest
   }
 
+  /** Starts reading a user's record now, for a check() that may want it. */
+  prefetch (user: string): Prefetched {
+    const record = this.#current(user)
+    // Unused when the session is gone or now another user's: its failure then concerns nobody.
+    record.catch(() => {})
+    return { user, record }
+  }
+
   /**
    * Checks a loaded session against its user's record, and takes the generation out of the data
    * (the app never sees it). A session with no generation (made by Python, or stored by a
    * release before this one) stands while its user has no record, and otherwise only if its
    * token was made after the record was written.
    */
-  async check (data: SessionRecord, timestamp: number): Promise<Checked> {
+  async check (data: SessionRecord, timestamp: number, prefetched?: Prefetched): Promise<Checked> {
     const carried = data[GENERATION_KEY]
     const stripped = Object.hasOwn(data, GENERATION_KEY)
     if (stripped) delete data[GENERATION_KEY]
     const user = this.userOf(data)
     if (user === undefined) return { stamp: undefined, stripped }
-    const record = await this.#current(user)
+    const record = prefetched?.user === user ? await prefetched.record : await this.#current(user)
     // No record: never revoked, or revoked so long ago (2 maxTtl) that every session made
     // before it has expired. Every generation a session can carry then stands; a login since
     // the last revoke carries that revoke's, and must not end when its record does.

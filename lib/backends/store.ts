@@ -51,6 +51,8 @@ interface RememberedToken {
   id: string
   timestamp: number
   keyIndex: number
+  /** The user the session held when this server last loaded or saved it: a hint, checked on use. */
+  user?: string | undefined
 }
 
 /** A stored data token that verified: the session it belongs to, and the JSON it holds. */
@@ -105,6 +107,9 @@ export class StoreBackend implements SessionBackend {
   readonly #dataFernet: MultiFernet
   readonly #revocations: Revocations
   readonly #cache: LRUCache<string, RememberedToken> | undefined
+  // The cookie token last issued for an id at a given second: the same id and the same time make
+  // the same claim, so a session saved again within that second gets that token again, unsealed.
+  readonly #issued: LRUCache<string, string> | undefined
   // Stored data tokens already verified, with their JSON: a record changes only when written,
   // so reading one again costs no decryption (WebCrypto work is most of a store-mode request).
   readonly #texts: LRUCache<string, RememberedData> | undefined
@@ -129,6 +134,7 @@ export class StoreBackend implements SessionBackend {
       maxTtl: options.settings.maxTtl
     })
     this.#cache = options.cacheSize > 0 ? new LRUCache({ max: options.cacheSize }) : undefined
+    this.#issued = options.cacheSize > 0 ? new LRUCache({ max: options.cacheSize }) : undefined
     // Bounded like the cookie backend's cache: cacheSize entries and cacheSize KB.
     this.#texts = options.cacheSize > 0 && options.encrypt
       ? new LRUCache({ max: options.cacheSize, maxSize: options.cacheSize * CACHE_BYTES_PER_ENTRY, sizeCalculation: (data, token) => 2 * (token.length + data.text.length) + 160 })
@@ -147,6 +153,9 @@ export class StoreBackend implements SessionBackend {
   async open (token: string, now: number): Promise<Session | SessionFailure> {
     const known = await this.#idOf(token, now)
     if (typeof known === 'string') return known
+    // Its user's revocation record is read beside the session, one round-trip for both, when
+    // this server knows whose session it was; check() reads it again if that has changed.
+    const prefetched = known.user === undefined ? undefined : this.#revocations.prefetch(known.user)
     const stored = await this.#call('get', async () => await this.#store.get(known.id))
     if (stored === undefined) return 'no-record'
     const opened = await this.#read(stored, known.id)
@@ -154,7 +163,8 @@ export class StoreBackend implements SessionBackend {
     const { data, text, stale } = opened
     const over = lifetimeProblem(data, known.timestamp, now, this.#rules)
     if (over !== undefined) return over
-    const checked = await this.#revocations.check(data, known.timestamp)
+    const checked = await this.#revocations.check(data, known.timestamp, prefetched)
+    known.user = checked === 'revoked' ? undefined : checked.stamp?.user
     if (checked === 'revoked') {
       // Refused for good: its record goes, as a logout's does.
       await this.#call('destroy', async () => await this.#store.destroy(known.id))
@@ -207,9 +217,13 @@ export class StoreBackend implements SessionBackend {
   }
 
   /** The cookie's token for an id, with the time the session's life counts from. */
-  async #issue (id: string, timestamp: number): Promise<string> {
+  async #issue (id: string, timestamp: number, user: string | undefined): Promise<string> {
+    const claim = `${id}@${timestamp}`
+    const issued = this.#issued?.get(claim)
+    if (issued !== undefined) return issued
     const token = await this.#idFernet.encryptAtTime(id, timestamp)
-    this.#cache?.set(token, { id, timestamp, keyIndex: 0 })
+    this.#cache?.set(token, { id, timestamp, keyIndex: 0, user })
+    this.#issued?.set(claim, token)
     return token
   }
 
@@ -283,7 +297,7 @@ export class StoreBackend implements SessionBackend {
       }
       if (!await this.#confirm(created, stamped, ttl)) return undefined
       this.#loaded.set(session, created)
-      return await this.#issue(created.id, action.timestamp)
+      return await this.#issue(created.id, action.timestamp, stamped.stamp?.user)
     }
     if (stamped.text !== loaded.text || loaded.stale) {
       const outcome = await this.#update(loaded, parseSessionJson(stamped.text) as SessionRecord, ttl, owner)
@@ -295,7 +309,7 @@ export class StoreBackend implements SessionBackend {
       // Renewal without a change: the record lives on, unwritten.
       if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, owner))) return undefined
     }
-    return await this.#issue(loaded.id, action.timestamp)
+    return await this.#issue(loaded.id, action.timestamp, stamped.stamp?.user)
   }
 
   /**
@@ -387,7 +401,7 @@ export class StoreBackend implements SessionBackend {
     const stamped = await this.#stamped(undefined, data, JSON.stringify(data), true)
     const created = await this.#create(stamped.text, ttl, await this.#ownerOf(stamped.stamp))
     await this.#confirm(created, stamped, ttl)
-    return await this.#issue(created.id, now)
+    return await this.#issue(created.id, now, stamped.stamp?.user)
   }
 
   /**
