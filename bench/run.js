@@ -72,6 +72,10 @@ const settings = {
 for (const [name, value] of Object.entries(settings)) {
   if (typeof value === 'number' && !(value >= 0)) throw new TypeError(`bench: --${name} must be a number, 0 or more`)
 }
+// A misspelt name would otherwise leave a run of bare alone that looks like a success.
+for (const name of settings.variants ?? []) {
+  if (name !== 'bare' && !VARIANTS.includes(name)) throw new TypeError(`bench: --variants: no variant ${JSON.stringify(name)} (there are ${VARIANTS.join(', ')})`)
+}
 
 // A hard bound on the whole run, whatever happens: children are ours and are killed on exit.
 const children = new Set()
