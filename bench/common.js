@@ -27,15 +27,31 @@ export const sessionData = (id = USER.id, visits = VISITS) => ({ user: { ...USER
 export const TTL = 86_400
 
 /** The session variants, in display order; 'bare' is the no-session reference server. */
-export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet', 'ours-cold', 'ours-noproxy', 'ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
+export const VARIANTS = ['ours', 'secure-session', 'iron', 'node-fernet', 'ours-cold', 'ours-noproxy', 'ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis', 'ours-redis-cluster', 'ours-redis-cluster-io', 'session-redis-cluster']
 /** Cookie-mode peers that ours is compared with on every route. */
 export const COOKIE_PEERS = ['secure-session', 'iron', 'node-fernet']
 /** The session lives in a store and the cookie holds only (a token of) its id. */
-export const STORE_VARIANTS = ['ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
+export const STORE_VARIANTS = ['ours-memory', 'ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis', 'ours-redis-cluster', 'ours-redis-cluster-io', 'session-redis-cluster']
 /** Variants that need the harness's redis-server; skipped, with a reason, without one. */
 export const REDIS_VARIANTS = ['ours-redis', 'ours-redis-io', 'ours-redis-plain', 'session-redis']
+/**
+ * Variants on the harness's 3-master Redis Cluster. Measured only when asked for (--cluster, or
+ * named in --variants): starting the cluster and three more variants would lengthen every run,
+ * CI's smoke run included. Skipped, with a reason, without redis-server or redis-cli.
+ */
+export const REDIS_CLUSTER_VARIANTS = ['ours-redis-cluster', 'ours-redis-cluster-io', 'session-redis-cluster']
+/** @fastify/session + connect-redis: it sets the same signed id on every request (rolling). */
+export const FASTIFY_SESSION_VARIANTS = ['session-redis', 'session-redis-cluster']
 /** Key prefixes in Redis, one per variant, so that no variant reads or scans another's keys. */
-export const REDIS_PREFIX = { 'ours-redis': 'bench:ours:', 'ours-redis-io': 'bench:io:', 'ours-redis-plain': 'bench:plain:', 'session-redis': 'bench:fsess:' }
+export const REDIS_PREFIX = {
+  'ours-redis': 'bench:ours:',
+  'ours-redis-io': 'bench:io:',
+  'ours-redis-plain': 'bench:plain:',
+  'session-redis': 'bench:fsess:',
+  'ours-redis-cluster': 'bench:cl-ours:',
+  'ours-redis-cluster-io': 'bench:cl-io:',
+  'session-redis-cluster': 'bench:cl-fsess:'
+}
 /**
  * Variants that answer one question about the read path, measured on /read only to keep the
  * run's length: ours-cold (no verified-token cache, every read decrypts) and ours-noproxy
@@ -54,7 +70,10 @@ export const VARIANT_LABELS = {
   'ours-redis': 'ours, store: RedisStore',
   'ours-redis-io': 'ours, store: RedisStore on ioredis',
   'ours-redis-plain': 'ours, store: RedisStore, encryptStore: false',
-  'session-redis': '@fastify/session + connect-redis'
+  'session-redis': '@fastify/session + connect-redis',
+  'ours-redis-cluster': 'ours, RedisStore on a Redis Cluster',
+  'ours-redis-cluster-io': 'ours, RedisStore on an ioredis Cluster',
+  'session-redis-cluster': '@fastify/session + connect-redis, Cluster'
 }
 export const SESSION_ROUTES = ['untouched', 'read', 'write']
 

@@ -17,6 +17,15 @@ const isExecutable = (file) => {
   }
 }
 
+function onPath (name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue
+    const candidate = path.join(dir, name)
+    if (isExecutable(candidate)) return candidate
+  }
+  return null
+}
+
 /**
  * The redis-server to run: BENCH_REDIS_SERVER when set (a path, or `none` to act as if there
  * were none), else the first on PATH. { path } or { path: null, reason }.
@@ -27,12 +36,25 @@ export function findRedisServer () {
     if (chosen === 'none') return { path: null, reason: 'BENCH_REDIS_SERVER=none' }
     return isExecutable(chosen) ? { path: chosen } : { path: null, reason: `BENCH_REDIS_SERVER=${chosen} is not an executable file` }
   }
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir === '') continue
-    const candidate = path.join(dir, 'redis-server')
-    if (isExecutable(candidate)) return { path: candidate }
+  const found = onPath('redis-server')
+  return found !== null ? { path: found } : { path: null, reason: 'redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server)' }
+}
+
+/**
+ * The redis-cli that joins cluster nodes: BENCH_REDIS_CLI when set (a path, or `none`), else
+ * the one beside `serverPath` (a redis-server named by path comes with its own tools), else the
+ * first on PATH. { path } or { path: null, reason }.
+ */
+export function findRedisCli (serverPath) {
+  const chosen = process.env.BENCH_REDIS_CLI
+  if (chosen !== undefined && chosen !== '') {
+    if (chosen === 'none') return { path: null, reason: 'BENCH_REDIS_CLI=none' }
+    return isExecutable(chosen) ? { path: chosen } : { path: null, reason: `BENCH_REDIS_CLI=${chosen} is not an executable file` }
   }
-  return { path: null, reason: 'redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server)' }
+  const beside = serverPath ? path.join(path.dirname(serverPath), 'redis-cli') : null
+  if (beside !== null && isExecutable(beside)) return { path: beside }
+  const found = onPath('redis-cli')
+  return found !== null ? { path: found } : { path: null, reason: 'redis-cli is not on PATH (Debian/Ubuntu: apt-get install redis-tools)' }
 }
 
 function encode (args) {
@@ -118,16 +140,19 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /**
  * Starts redis-server and waits for its PING. The port is free when chosen but could be taken
  * before redis binds it, so a server that exits at start is tried again on another port.
+ * `extra`: more redis-server arguments (cluster mode); relative paths in them (the cluster's
+ * nodes.conf) land in the temporary directory, which is the server's working directory.
  */
-export async function startRedis (executable, { startTimeoutMs = 10_000 } = {}) {
+export async function startRedis (executable, { startTimeoutMs = 10_000, extra = [] } = {}) {
   let lastError
   for (let attempt = 0; attempt < 3; attempt++) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'))
     const port = await freePort()
     const child = spawn(executable, [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no'
-    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no',
+      ...extra
+    ], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     child.stdout.on('data', (chunk) => { output = (output + chunk).slice(-4000) })
     child.stderr.on('data', (chunk) => { output = (output + chunk).slice(-4000) })

@@ -1,5 +1,5 @@
 // Turning measurements into ratios, a text table and an SVG chart. No I/O here.
-import { COOKIE_PEERS, SESSION_ROUTES, STORE_VARIANTS, VARIANTS, VARIANT_LABELS, median } from './common.js'
+import { COOKIE_PEERS, REDIS_CLUSTER_VARIANTS, SESSION_ROUTES, STORE_VARIANTS, VARIANTS, VARIANT_LABELS, median } from './common.js'
 
 /** Ratio of medians, with the median and range of the per-round (paired) ratios. */
 export function ratio (a, b) {
@@ -59,6 +59,15 @@ export function computeRatios ({ http, micro, memory, proxy }) {
         add(`http ${route}, store`, `${mine} ÷ session-redis`, series(mine, route), series('session-redis', route))
       }
       add(`http ${route}, store`, 'ours-redis ÷ ours (cookie)', series('ours-redis', route), ours(route))
+    }
+    // The same comparison on a 3-master Redis Cluster; then what the cluster costs each side
+    // against one redis-server (below 1: the cluster client's routing, a hop per key).
+    for (const route of SESSION_ROUTES) {
+      for (const mine of ['ours-redis-cluster', 'ours-redis-cluster-io']) {
+        add(`http ${route}, cluster`, `${mine} ÷ session-redis-cluster`, series(mine, route), series('session-redis-cluster', route))
+      }
+      add(`http ${route}, cluster`, 'ours-redis-cluster ÷ ours-redis', series('ours-redis-cluster', route), series('ours-redis', route))
+      add(`http ${route}, cluster`, 'session-redis-cluster ÷ session-redis', series('session-redis-cluster', route), series('session-redis', route))
     }
     for (const variant of VARIANTS) {
       add('http untouched ÷ bare', `${variant} untouched ÷ bare`, series(variant, 'untouched'), bare,
@@ -146,6 +155,8 @@ export function textReport (results) {
       Object.entries(http.reissue ?? {}).map(([v, how]) => `${v}: ${how}`).join('; ') || 'n/a'})`)
     const r = results.redis
     if (r?.version !== undefined) out.push(`(Redis: redis-server ${r.version} started by the harness on 127.0.0.1:${r.port}, FLUSHALL before every Redis measurement, one key prefix per variant)`)
+    const rc = results.redisCluster
+    if (rc?.version !== undefined) out.push(`(Redis Cluster: ${rc.masters} masters, no replicas, redis-server ${rc.version} started by the harness on 127.0.0.1:${rc.ports.join(',')}, FLUSHALL on every master before every cluster measurement)`)
     for (const [variant, reason] of Object.entries(http.skipped ?? {})) out.push(`SKIPPED ${variant}: ${reason}`)
   }
   if (results.micro !== undefined) {
@@ -241,7 +252,10 @@ const COLORS = {
   'ours-redis': '#1b7f5f',
   'ours-redis-io': '#66b89a',
   'ours-redis-plain': '#0d4f3a',
-  'session-redis': '#8c564b'
+  'session-redis': '#8c564b',
+  'ours-redis-cluster': '#1b7f5f',
+  'ours-redis-cluster-io': '#66b89a',
+  'session-redis-cluster': '#8c564b'
 }
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
@@ -358,7 +372,7 @@ export function svgChart (results) {
       ` · ours ÷ iron-session, write: ${f(r('http write', 'ours ÷ iron'))} · ours untouched ÷ bare: ${f(r('http untouched ÷ bare', 'ours untouched ÷ bare'))}`
     parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(line)}</text>`)
     y += 28
-    const stores = STORE_VARIANTS.filter((v) => http.cells.some((c) => c.variant === v))
+    const stores = STORE_VARIANTS.filter((v) => !REDIS_CLUSTER_VARIANTS.includes(v) && http.cells.some((c) => c.variant === v))
     if (stores.length) {
       const storeLabels = { 'ours-memory': 'ours, MemoryStore', 'ours-redis': 'ours, RedisStore', 'ours-redis-io': 'ours, RedisStore on ioredis', 'ours-redis-plain': 'ours, RedisStore, encryptStore: false', 'session-redis': '@fastify/session + connect-redis' }
       parts.push(legend(20, y + 8, stores, storeLabels, `bare, no session: ${short(bare)}`))
@@ -378,6 +392,26 @@ export function svgChart (results) {
         `${v} ÷ @fastify/session + connect-redis: ${SESSION_ROUTES.map((route) => `${route} ${f(r(`http ${route}, store`, `${v} ÷ session-redis`))}`).join(', ')}`)
       storeLines.push(`untouched ÷ bare: ${stores.map((v) => `${v} ${f(r('http untouched ÷ bare', `${v} untouched ÷ bare`))}`).join(', ')}`)
       y = subLines(parts, y, storeLines)
+    }
+    const clustered = REDIS_CLUSTER_VARIANTS.filter((v) => http.cells.some((c) => c.variant === v))
+    if (clustered.length) {
+      const clusterLabels = { 'ours-redis-cluster': 'ours, RedisStore (node-redis cluster)', 'ours-redis-cluster-io': 'ours, RedisStore (ioredis Cluster)', 'session-redis-cluster': '@fastify/session + connect-redis' }
+      parts.push(legend(20, y + 8, clustered, clusterLabels, `bare, no session: ${short(bare)}`))
+      y += 16
+      parts.push(panel({
+        x: 20,
+        y,
+        width: width - 40,
+        height: 260,
+        title: 'Session in a store on a 3-master Redis Cluster: HTTP requests/s (one session per connection; the nodes on 127.0.0.1)',
+        yLabel: 'requests/s',
+        groups: SESSION_ROUTES.map((route) => ({ label: ROUTE_LABELS[route], bars: clustered.map((v) => ({ key: v, value: cell(v, route) })) })),
+        reference: { value: bare, label: 'bare' }
+      }))
+      y += 266
+      const clusterLines = ['ours-redis-cluster', 'ours-redis-cluster-io'].filter((v) => clustered.includes(v) && clustered.includes('session-redis-cluster')).map((v) =>
+        `${v} ÷ @fastify/session + connect-redis, both on the cluster: ${SESSION_ROUTES.map((route) => `${route} ${f(r(`http ${route}, cluster`, `${v} ÷ session-redis-cluster`))}`).join(', ')}`)
+      y = subLines(parts, y, clusterLines)
     }
     const readPath = ['ours', 'ours-noproxy', 'ours-cold', 'secure-session', 'node-fernet'].filter((v) => cell(v, 'read') !== undefined)
     if (readPath.some((v) => v === 'ours-cold' || v === 'ours-noproxy')) {

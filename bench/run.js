@@ -5,14 +5,18 @@
 //   --rounds N --duration S --warmup S --connections N --memory-requests N --micro-ms MS --proxy-ms MS
 //   --only http,micro,proxy,memory   --seed N   --out DIR
 //   --no-gate                  measure even while other processes keep the CPU busy
+//   --variants a,b             only these HTTP variants (and bare)
+//   --cluster                  add the variants on a 3-master Redis Cluster, which no run measures
+//                              unless asked (naming one in --variants asks for it too)
 //
 // Each server variant runs in its own child process (bench/server.js) on 127.0.0.1; the load
 // comes from autocannon in this process. Every round starts every variant once, in a shuffled
 // order, and runs its routes in a rotating order; the tables give medians over rounds. The run
 // fails (exit code 1) if any request errors, times out, answers non-2xx or with an unexpected
 // body, or if any variant does not behave as a session store should. The store variants on
-// Redis use a redis-server the harness starts (bench/redis.js); without one they are skipped,
-// with the reason printed and recorded.
+// Redis use a redis-server the harness starts (bench/redis.js), the cluster variants a Redis
+// Cluster it starts (bench/redis-cluster.js); without one they are skipped, with the reason
+// printed and recorded.
 import { execFileSync, fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,11 +24,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { EXPECTED_BODY, REDIS_PREFIX, REDIS_VARIANTS, SESSION_ROUTES, STORE_VARIANTS, USER, VARIANTS, VISITS, median, prng, routesOf, sessionData, shuffle, storeWriteCheck } from './common.js'
+import { EXPECTED_BODY, FASTIFY_SESSION_VARIANTS, REDIS_CLUSTER_VARIANTS, REDIS_PREFIX, REDIS_VARIANTS, SESSION_ROUTES, STORE_VARIANTS, USER, VARIANTS, VISITS, median, prng, routesOf, sessionData, shuffle, storeWriteCheck } from './common.js'
 import { NodeFernet } from './node-fernet.js'
 import { QuietGate, cpuSnapshot, foreignShare } from './cpu.js'
 import { cookiePair, get, load as loadWith, problems, startServer as startServerWith } from './harness.js'
-import { findRedisServer, startRedis } from './redis.js'
+import { findRedisCli, findRedisServer, startRedis } from './redis.js'
+import { startRedisCluster } from './redis-cluster.js'
 import { computeRatios, svgChart, textReport } from './report.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -44,7 +49,8 @@ const { values: args } = parseArgs({
     variants: { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
-    'no-gate': { type: 'boolean', default: false }
+    'no-gate': { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false }
   },
   strict: true
 })
@@ -65,6 +71,7 @@ const settings = {
   only: (args.only ?? 'http,micro,proxy,memory').split(',').map((s) => s.trim()),
   // Some of the HTTP variants only (bare is always measured), for a focused comparison.
   variants: args.variants === undefined ? undefined : args.variants.split(',').map((s) => s.trim()),
+  cluster: args.cluster,
   out: path.resolve(args.out ?? path.join(here, 'results', quick ? 'tmp' : '')),
   // The quiet gate (bench/cpu.js): off in quick mode, whose numbers mean nothing anyway.
   gate: !quick && !args['no-gate']
@@ -72,6 +79,20 @@ const settings = {
 for (const [name, value] of Object.entries(settings)) {
   if (typeof value === 'number' && !(value >= 0)) throw new TypeError(`bench: --${name} must be a number, 0 or more`)
 }
+// A misspelt name would otherwise leave a run of bare alone that looks like a success.
+for (const name of settings.variants ?? []) {
+  if (name !== 'bare' && !VARIANTS.includes(name)) throw new TypeError(`bench: --variants: no variant ${JSON.stringify(name)} (there are ${VARIANTS.join(', ')})`)
+}
+
+/**
+ * The HTTP variants of this run, bare first: all but the cluster ones by default; --variants
+ * narrows that; --cluster adds the cluster variants to either.
+ */
+const httpVariants = ['bare', ...VARIANTS].filter((variant) => {
+  if (variant === 'bare') return true
+  if (REDIS_CLUSTER_VARIANTS.includes(variant)) return settings.cluster || settings.variants?.includes(variant) === true
+  return settings.variants === undefined || settings.variants.includes(variant)
+})
 
 // A hard bound on the whole run, whatever happens: children are ours and are killed on exit.
 const children = new Set()
@@ -122,7 +143,7 @@ const machine = {
   uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
   commit: gitCommit()
 }
-const versions = Object.fromEntries(['fastify', '@fastify/cookie', '@fastify/secure-session', '@fastify/session', 'connect-redis', 'redis', 'sodium-native', 'iron-session', 'iron-webcrypto', 'fernet', 'autocannon']
+const versions = Object.fromEntries(['fastify', '@fastify/cookie', '@fastify/secure-session', '@fastify/session', 'connect-redis', 'redis', 'ioredis', 'sodium-native', 'iron-session', 'iron-webcrypto', 'fernet', 'autocannon']
   .map((name) => [name, packageVersion(name)]))
 
 // The code measured: a private copy of dist/esm, taken once at the start (see pluginEntry()).
@@ -200,12 +221,33 @@ if (redisInfo.needed) {
     }
   }
 }
+// The Redis Cluster of the cluster variants: started only when one of them is to run.
+let cluster = null
+const clusterInfo = { needed: settings.only.includes('http') && httpVariants.some((v) => REDIS_CLUSTER_VARIANTS.includes(v)) }
+if (clusterInfo.needed) {
+  const server = findRedisServer()
+  const cli = server.path === null ? null : findRedisCli(server.path)
+  const reason = server.reason ?? cli.reason
+  if (reason !== undefined) {
+    clusterInfo.skipped = reason
+  } else {
+    try {
+      cluster = await startRedisCluster(server.path, cli.path)
+      Object.assign(clusterInfo, { executable: server.path, cli: cli.path, version: cluster.version, masters: cluster.size, ports: cluster.ports })
+      console.error(`bench: Redis Cluster of ${cluster.size} masters (redis-server ${cluster.version}) on 127.0.0.1:${cluster.ports.join(',')} (pids ${cluster.pids.join(', ')})`)
+    } catch (error) {
+      clusterInfo.skipped = `the Redis Cluster did not start: ${error.message}`
+    }
+  }
+  if (clusterInfo.skipped !== undefined) console.error(`bench: ${httpVariants.filter((v) => REDIS_CLUSTER_VARIANTS.includes(v)).join(', ')} skipped: ${clusterInfo.skipped}`)
+}
 // The orderly stop; should the run end otherwise (watchdog, a throw), redis.js's exit hook
-// kills the server and removes its directory.
+// kills the servers and removes their directories.
 const stopRedis = async () => {
-  const running = redis
+  const running = [redis, cluster]
   redis = null
-  await running?.stop()
+  cluster = null
+  await Promise.all(running.map((r) => r?.stop()))
 }
 
 // ---------------------------------------------------------------- servers
@@ -213,15 +255,19 @@ const stopRedis = async () => {
 async function startServer (variant, { execArgv = [] } = {}) {
   return await startServerWith(variant, {
     execArgv,
-    env: { ...keys, ...(redis === null ? {} : { BENCH_REDIS_URL: redis.url }) },
+    env: {
+      ...keys,
+      ...(redis === null ? {} : { BENCH_REDIS_URL: redis.url }),
+      ...(cluster === null ? {} : { BENCH_REDIS_CLUSTER_NODES: JSON.stringify(cluster.rootNodes) })
+    },
     children,
     maxLifetimeMs: quick ? 120_000 : 600_000,
     onUnexpectedExit: fail
   })
 }
 
-/** The processes whose CPU is the benchmark's own: this one, the server, and Redis. */
-const ownPids = (server) => [process.pid, server.pid, ...(redis === null ? [] : [redis.pid])]
+/** The processes whose CPU is the benchmark's own: this one, the server, and Redis (every node). */
+const ownPids = (server) => [process.pid, server.pid, ...(redis === null ? [] : [redis.pid]), ...(cluster?.pids ?? [])]
 
 const load = (url, options) => loadWith(url, { connections: settings.connections, ...options })
 
@@ -281,7 +327,7 @@ async function prepareVariant (variant, server) {
   const again = await get(`${server.url}/write`, info.cookie)
   const expected = JSON.stringify({ name: USER.name, visits: VISITS + 2 })
   if (again.status !== 200 || again.body !== expected) throw new Error(`${variant}: a second /write with the first cookie answered ${again.status} ${again.body}, not ${expected}: the store did not keep the first write`)
-  if (variant === 'session-redis') {
+  if (FASTIFY_SESSION_VARIANTS.includes(variant)) {
     if (written !== info.cookie) throw new Error(`${variant}: /write set a cookie with another session id`)
     info.reissue = 'same signed id, set on every request (rolling: true)'
   } else {
@@ -296,15 +342,43 @@ async function prepareVariant (variant, server) {
   return info
 }
 
+/**
+ * The Redis a variant stores its sessions in, as the checks around a measurement use it (the
+ * cluster's commands go to every master), or null for a variant without Redis.
+ */
+function redisOf (variant) {
+  if (REDIS_VARIANTS.includes(variant)) {
+    return {
+      flushAll: async () => { await redis.command(['FLUSHALL']) },
+      dbSize: async () => await redis.command(['DBSIZE']),
+      keys: async (pattern) => await redis.command(['KEYS', pattern])
+    }
+  }
+  if (REDIS_CLUSTER_VARIANTS.includes(variant)) {
+    return {
+      flushAll: async () => { await cluster.flushAll() },
+      dbSize: async () => (await cluster.dbSizes()).reduce((a, b) => a + b, 0),
+      dbSizes: async () => await cluster.dbSizes(),
+      keys: async (pattern) => await cluster.keys(pattern)
+    }
+  }
+  return null
+}
+
 // ---------------------------------------------------------------- phases
 
 async function runHttp () {
   const skipped = {}
-  const serverVariants = ['bare', ...VARIANTS].filter((variant) => {
-    if (settings.variants !== undefined && variant !== 'bare' && !settings.variants.includes(variant)) return false
-    if (redis !== null || !REDIS_VARIANTS.includes(variant)) return true
-    skipped[variant] = redisInfo.skipped
-    return false
+  const serverVariants = httpVariants.filter((variant) => {
+    if (REDIS_VARIANTS.includes(variant) && redis === null) {
+      skipped[variant] = redisInfo.skipped
+      return false
+    }
+    if (REDIS_CLUSTER_VARIANTS.includes(variant) && cluster === null) {
+      skipped[variant] = clusterInfo.skipped
+      return false
+    }
+    return true
   })
   const samples = new Map()
   const setCookie = new Map()
@@ -328,11 +402,11 @@ async function runHttp () {
         try {
           // An empty Redis for every measurement (on top of a key prefix per variant): no
           // variant reads, scans or evicts among another's keys.
-          let redisKeysBefore
-          if (REDIS_VARIANTS.includes(variant)) {
-            await redis.command(['FLUSHALL'])
-            redisKeysBefore = await redis.command(['DBSIZE'])
-            if (redisKeysBefore !== 0) throw new Error(`Redis still holds ${redisKeysBefore} keys after FLUSHALL`)
+          const store = redisOf(variant)
+          if (store !== null) {
+            await store.flushAll()
+            const left = await store.dbSize()
+            if (left !== 0) throw new Error(`Redis still holds ${left} keys after FLUSHALL`)
           }
           server = await startServer(variant)
           const info = await prepareVariant(variant, server)
@@ -351,18 +425,21 @@ async function runHttp () {
             measured.foreignCpu = foreignShare(snapshot)
             measured.attempts = attempt + 1
             if (problems(measured).length || !gate.retry(measured.foreignCpu, attempt, settings.duration * 1000)) break
-            log(`  ${variant.padEnd(15)} /${route.padEnd(10)} measured again: other processes used ${(measured.foreignCpu * 100).toFixed(0)}% of the CPU`)
+            log(`  ${variant.padEnd(21)} /${route.padEnd(10)} measured again: other processes used ${(measured.foreignCpu * 100).toFixed(0)}% of the CPU`)
           }
-          if (REDIS_VARIANTS.includes(variant)) {
+          if (store !== null) {
             // What the measurement left in Redis, and that it is all under the variant's prefix.
-            measured.redisKeys = await redis.command(['DBSIZE'])
-            const own = (await redis.command(['KEYS', `${REDIS_PREFIX[variant]}*`])).length
+            measured.redisKeys = await store.dbSize()
+            // On the cluster, how the sessions spread over the masters: all on one would mean
+            // the keys share a hash slot, and the cluster measured one server's work.
+            if (store.dbSizes !== undefined) measured.redisKeysPerMaster = await store.dbSizes()
+            const own = (await store.keys(`${REDIS_PREFIX[variant]}*`)).length
             if (own !== measured.redisKeys) fail(`HTTP round ${round + 1} ${variant} /${route}: ${measured.redisKeys - own} Redis keys outside the prefix ${REDIS_PREFIX[variant]}`)
           }
           const bad = [...problems(warm), ...problems(measured)]
           if (bad.length) fail(`HTTP round ${round + 1} ${variant} /${route}: ${bad.join(', ')}`)
           samples.get(key(variant, route))[round] = bad.length ? null : measured
-          log(`  ${variant.padEnd(15)} /${route.padEnd(10)} ${Math.round(measured.reqPerSec).toString().padStart(7)} req/s  p99 ${measured.p99} ms`)
+          log(`  ${variant.padEnd(21)} /${route.padEnd(10)} ${Math.round(measured.reqPerSec).toString().padStart(7)} req/s  p99 ${measured.p99} ms`)
         } catch (error) {
           fail(`HTTP round ${round + 1} ${variant} /${route}: ${error.message}`)
         } finally {
@@ -600,6 +677,7 @@ async function phase (name, fn, key = name) {
 }
 
 results.redis = redisInfo
+results.redisCluster = clusterInfo
 try {
   await phase('http', runHttp)
 } finally {

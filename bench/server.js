@@ -3,13 +3,15 @@
 // the harness disconnects, and in any case after BENCH_MAX_LIFETIME_MS (a bounded lifetime).
 //
 //   BENCH_VARIANT   bare | ours | secure-session | iron | node-fernet | ours-cold |
-//                   ours-noproxy | ours-memory | ours-redis | session-redis
+//                   ours-noproxy | ours-memory | ours-redis | ours-redis-io | ours-redis-plain |
+//                   session-redis | ours-redis-cluster | ours-redis-cluster-io | session-redis-cluster
 //   BENCH_KEY       Fernet key (ours and its variants, node-fernet)
 //   BENCH_SECURE_KEY  32 bytes in base64 (secure-session)
 //   BENCH_IRON_PASSWORD  at least 32 characters (iron)
 //   BENCH_SESSION_SECRET  at least 32 characters (session-redis)
 //   BENCH_DIST      the built plugin (dist/esm layout) to load; BENCH_DIST_NOPROXY for ours-noproxy
 //   BENCH_REDIS_URL the harness's redis-server (ours-redis, session-redis)
+//   BENCH_REDIS_CLUSTER_NODES  the harness's Redis Cluster, JSON [{ host, port }] (the *-cluster variants)
 //
 // Routes (every session variant): GET /untouched, /read, /write, /login; and GET /__mem.
 // /read and /write answer 401 when the request carried no valid session, so a bad cookie
@@ -48,6 +50,17 @@ class HookSession {
 async function redisClient () {
   const { createClient } = await import('redis')
   const client = createClient({ url: process.env.BENCH_REDIS_URL })
+  await client.connect()
+  return client
+}
+
+/** A connected node-redis cluster client on the harness's Redis Cluster. */
+async function redisClusterClient () {
+  const { createCluster } = await import('redis')
+  const nodes = JSON.parse(process.env.BENCH_REDIS_CLUSTER_NODES)
+  const client = createCluster({ rootNodes: nodes.map((socket) => ({ socket })) })
+  // A node-redis client without an 'error' listener throws its errors; here they should show.
+  client.on('error', (error) => console.error(`bench server (${variant}): redis cluster: ${error.message}`))
   await client.connect()
   return client
 }
@@ -118,21 +131,52 @@ switch (variant) {
     })
     break
   }
-  case 'session-redis': {
+  case 'ours-redis-cluster':
+  case 'ours-redis-cluster-io': {
+    // ours-redis and ours-redis-io, with the client an app on a Redis Cluster would make.
+    const { default: encryptedSession } = await import(pluginEntry())
+    const { RedisStore } = await import(distModule('lib/stores/redis.js'))
+    let client
+    if (variant === 'ours-redis-cluster-io') {
+      const { Cluster } = await import('ioredis')
+      client = new Cluster(JSON.parse(process.env.BENCH_REDIS_CLUSTER_NODES))
+      client.on('error', (error) => console.error(`bench server (${variant}): redis cluster: ${error.message}`))
+      await new Promise((resolve, reject) => { client.once('ready', resolve); client.once('end', () => reject(new Error('ioredis Cluster ended before it was ready'))) })
+    } else {
+      client = await redisClusterClient()
+    }
+    await app.register(encryptedSession, {
+      key: process.env.BENCH_KEY,
+      ttl: TTL,
+      cookie: { secure: false },
+      store: new RedisStore({ client, prefix: REDIS_PREFIX[variant] })
+    })
+    break
+  }
+  case 'session-redis':
+  case 'session-redis-cluster': {
     // The peer's store mode as its README sets it up; cookieName 'session' only so that the
     // harness finds every variant's cookie under one name. rolling stays at its default (true):
-    // the session is saved and its cookie set on every request that has one.
+    // the session is saved and its cookie set on every request that has one. connect-redis 9
+    // needs nothing else on a node-redis cluster client: get, set, expire and del name one key
+    // each, which the client routes to its slot's master; only its scans (clear, all, length,
+    // which no route calls) need the cluster's masters, and it walks them itself.
     const { default: fastifySession } = await import('@fastify/session')
     const { RedisStore } = await import('connect-redis')
-    const client = await redisClient()
-    // connect-redis adds no 'error' listener, and node-redis throws without one.
-    client.on('error', (error) => console.error(`bench server (${variant}): redis: ${error.message}`))
+    let client
+    if (variant === 'session-redis-cluster') {
+      client = await redisClusterClient()
+    } else {
+      client = await redisClient()
+      // connect-redis adds no 'error' listener, and node-redis throws without one.
+      client.on('error', (error) => console.error(`bench server (${variant}): redis: ${error.message}`))
+    }
     await app.register(fastifySession, {
       secret: process.env.BENCH_SESSION_SECRET,
       cookieName: 'session',
       cookie: { secure: false },
       saveUninitialized: false,
-      store: new RedisStore({ client, prefix: REDIS_PREFIX['session-redis'] })
+      store: new RedisStore({ client, prefix: REDIS_PREFIX[variant] })
     })
     break
   }
