@@ -76,9 +76,22 @@ export const VARIANT_LABELS = {
   'session-redis-cluster': '@fastify/session + connect-redis, Cluster'
 }
 export const SESSION_ROUTES = ['untouched', 'read', 'write']
+/**
+ * /write again, but each connection visits many sessions in turn, so that a session is written
+ * about once a second or less, as on a site with many users: what a write costs when nothing of
+ * the session's last second can be reused. Store variants only (a cookie-mode write seals its
+ * token every time anyway).
+ */
+export const SPREAD_ROUTE = 'write-many'
+export const STORE_ROUTES = [...SESSION_ROUTES, SPREAD_ROUTE]
 
 /** The routes a variant is measured on. */
-export const routesOf = (variant) => variant === 'bare' ? ['bare'] : READ_ONLY_VARIANTS.includes(variant) ? ['read'] : SESSION_ROUTES
+export const routesOf = (variant) => variant === 'bare'
+  ? ['bare']
+  : READ_ONLY_VARIANTS.includes(variant) ? ['read'] : STORE_VARIANTS.includes(variant) ? STORE_ROUTES : SESSION_ROUTES
+
+/** The server's path for a measured route. */
+export const pathOf = (route) => route === SPREAD_ROUTE ? 'write' : route
 
 /** The body each route answers with for the pre-minted session, checked on every request. */
 export const EXPECTED_BODY = {

@@ -67,8 +67,9 @@ export async function get (url, cookie) {
 /**
  * A load run. Either one `cookie` for every request, whose answers must equal `expectBody`, or
  * `cookies`, one per connection (a connection's requests then follow one another on one
- * session, as a browser's do), whose answers `makeCheck()` judges: it is called once per
- * connection and returns (body) => boolean, so a check can follow a connection's own session.
+ * session, as a browser's do) or an array per connection (visited in turn), whose answers
+ * `makeCheck()` judges: it is called once per session and returns (body) => boolean, so a check
+ * can follow that session alone.
  */
 export async function load (url, { connections, duration, amount, cookie, expectBody, cookies, makeCheck, requests }) {
   let mismatches = 0
@@ -88,14 +89,18 @@ export async function load (url, { connections, duration, amount, cookie, expect
     const route = new URL(url).pathname
     let next = 0
     options.setupClient = (client) => {
-      const check = makeCheck()
-      const headers = { cookie: cookies[next++ % cookies.length] }
-      client.setRequests([{
-        method: 'GET',
-        path: route,
-        headers,
-        onResponse: (status, body) => { if (status >= 200 && status < 300 && !check(body)) mismatches++ }
-      }])
+      // A connection's cookie, or its several visited in turn: each session's answers are
+      // judged in their own order, by a check of their own.
+      const mine = [cookies[next++ % cookies.length]].flat()
+      client.setRequests(mine.map((cookie) => {
+        const check = makeCheck()
+        return {
+          method: 'GET',
+          path: route,
+          headers: { cookie },
+          onResponse: (status, body) => { if (status >= 200 && status < 300 && !check(body)) mismatches++ }
+        }
+      }))
     }
   } else {
     options.headers = cookie === undefined ? {} : { cookie }

@@ -3,6 +3,7 @@
 //
 //   --quick (or BENCH_QUICK=1)  tiny durations, a smoke run of everything (seconds)
 //   --rounds N --duration S --warmup S --connections N --memory-requests N --micro-ms MS --proxy-ms MS
+//   --spread N                 sessions per connection on the store variants' write-many route
 //   --only http,micro,proxy,memory   --seed N   --out DIR
 //   --no-gate                  measure even while other processes keep the CPU busy
 //   --variants a,b             only these HTTP variants (and bare)
@@ -24,7 +25,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { EXPECTED_BODY, FASTIFY_SESSION_VARIANTS, REDIS_CLUSTER_VARIANTS, REDIS_PREFIX, REDIS_VARIANTS, SESSION_ROUTES, STORE_VARIANTS, USER, VARIANTS, VISITS, median, prng, routesOf, sessionData, shuffle, storeWriteCheck } from './common.js'
+import { EXPECTED_BODY, FASTIFY_SESSION_VARIANTS, REDIS_CLUSTER_VARIANTS, REDIS_PREFIX, REDIS_VARIANTS, SESSION_ROUTES, SPREAD_ROUTE, STORE_VARIANTS, USER, VARIANTS, VISITS, median, pathOf, prng, routesOf, sessionData, shuffle, storeWriteCheck } from './common.js'
 import { NodeFernet } from './node-fernet.js'
 import { QuietGate, cpuSnapshot, foreignShare } from './cpu.js'
 import { cookiePair, get, load as loadWith, problems, startServer as startServerWith } from './harness.js'
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     'memory-requests': { type: 'string' },
+    spread: { type: 'string' },
     'micro-ms': { type: 'string' },
     'proxy-ms': { type: 'string' },
     only: { type: 'string' },
@@ -64,6 +66,9 @@ const settings = {
   warmup: num(args.warmup, quick ? 0.1 : 0.5),
   connections: num(args.connections, 10),
   memoryRequests: num(args['memory-requests'], quick ? 3000 : 100_000),
+  // At the write rates seen here (at most ~500 a second per connection), 500 sessions per
+  // connection bring each one back after a second or more; the report states the actual gap.
+  spread: num(args.spread, quick ? 20 : 500),
   microMs: num(args['micro-ms'], quick ? 15 : 150),
   microWarmupMs: quick ? 10 : 100,
   proxyMs: num(args['proxy-ms'], quick ? 20 : 200),
@@ -291,9 +296,10 @@ function openIdToken (cookie) {
  * changed), and a Set-Cookie came. For ours it carries a token of the same session id (the
  * harness opens both with the key); @fastify/session sets the same signed id again (it does on
  * every request, rolling being on by default). The load then uses one session per connection
- * (`cookies`), minted through /login as well: one browser's requests follow one another.
+ * (`cookies`), minted through /login as well: one browser's requests follow one another; for
+ * SPREAD_ROUTE, `settings.spread` sessions per connection, visited in turn.
  */
-async function prepareVariant (variant, server) {
+async function prepareVariant (variant, server, route) {
   const info = { cookie: undefined, setCookie: {} }
   if (variant === 'bare') {
     // The bare client sends a cookie of the same size as ours, so that only session work differs.
@@ -338,7 +344,16 @@ async function prepareVariant (variant, server) {
     info.reissue = 'a token of the same id with the time of the change, on a change only (sealed once per session and second)'
   }
   info.cookies = []
-  for (let i = 0; i < settings.connections; i++) info.cookies.push(await login())
+  for (let i = 0; i < settings.connections; i++) {
+    if (route !== SPREAD_ROUTE) {
+      info.cookies.push(await login())
+      continue
+    }
+    const mine = []
+    // Ten logins at a time: minting thousands one by one would take longer than the measurement.
+    while (mine.length < settings.spread) mine.push(...await Promise.all(Array.from({ length: Math.min(10, settings.spread - mine.length) }, login)))
+    info.cookies.push(mine)
+  }
   return info
 }
 
@@ -409,13 +424,13 @@ async function runHttp () {
             if (left !== 0) throw new Error(`Redis still holds ${left} keys after FLUSHALL`)
           }
           server = await startServer(variant)
-          const info = await prepareVariant(variant, server)
+          const info = await prepareVariant(variant, server, route)
           setCookie.set(key(variant, route), info.setCookie[route])
           if (info.reissue !== undefined) reissue.set(variant, info.reissue)
-          const url = `${server.url}/${route}`
+          const url = `${server.url}/${pathOf(route)}`
           const options = info.cookies === undefined
             ? { cookie: info.cookie, expectBody: EXPECTED_BODY[route] }
-            : { cookies: info.cookies, makeCheck: route === 'write' ? storeWriteCheck : () => (body) => body === EXPECTED_BODY[route] }
+            : { cookies: info.cookies, makeCheck: pathOf(route) === 'write' ? storeWriteCheck : () => (body) => body === EXPECTED_BODY[route] }
           const warm = await load(url, { ...options, duration: settings.warmup })
           let measured
           for (let attempt = 0; ; attempt++) {
@@ -468,7 +483,9 @@ async function runHttp () {
         foreignCpuMax: Math.max(0, ...ok.map((r) => r.foreignCpu ?? 0)),
         roundsUsed: ok.length,
         setCookie: setCookie.get(key(variant, route)) ?? (variant === 'bare' ? '' : 'n/a'),
-        sessions: isStore(variant) ? 'one per connection' : 'one for all',
+        sessions: route === SPREAD_ROUTE ? `${settings.spread} sessions per connection, visited in turn` : isStore(variant) ? 'one per connection' : 'one for all',
+        // How long a session waited between two of its writes, at the median rate.
+        revisitSeconds: route === SPREAD_ROUTE ? settings.spread * settings.connections / median(ok.map((r) => r.reqPerSec)) : undefined,
         rounds
       })
     }
