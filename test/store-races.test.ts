@@ -256,6 +256,174 @@ t.test('express-session stores: a write the store carries out after we stopped w
   t.same(await readWith(app, stolen), ENDED, 'the late write landed, and the stolen cookie is still dead')
 })
 
+/** Waits until `done` holds, checking every few milliseconds, for at most `bound` ms; whether it came to hold. */
+async function until (done: () => boolean, bound = 2000): Promise<boolean> {
+  const end = Date.now() + bound
+  while (!done()) {
+    if (Date.now() > end) return false
+    await tick(5)
+  }
+  return true
+}
+
+type Answer = (error?: unknown) => void
+
+/**
+ * An express-session store (callbacks) whose next write of a session record (a set, or a touch
+ * that rewrites the record as session-file-store's does) the test scripts: `write` carries it
+ * out, `answer` answers it, each when the test chooses; what the script returns is the call's
+ * return value (a promise, for a store that also answers that way).
+ */
+class ScriptedStore extends CallbackStore {
+  nextWrite: ((write: () => void, answer: Answer) => unknown) | undefined
+  markerReads = 0
+
+  override get (sid: string, callback: (error?: unknown, value?: unknown) => void): void {
+    if (sid.startsWith('ended.')) this.markerReads++
+    super.get(sid, callback)
+  }
+
+  override set (sid: string, session: { cookie: { expires: string } }, callback: Answer): unknown {
+    const script = sid.startsWith('ended.') ? undefined : this.nextWrite
+    if (script === undefined) return super.set(sid, session, callback)
+    this.nextWrite = undefined
+    return script(() => { this.records.set(sid, { json: JSON.stringify(session), expires: Date.parse(session.cookie.expires) }) }, callback)
+  }
+
+  override touch (sid: string, session: { cookie: { expires: string } }, callback: Answer): unknown {
+    const script = this.nextWrite
+    if (script === undefined) return super.touch(sid, session, callback)
+    this.nextWrite = undefined
+    // Read now, written back later: what a store that touches by rewriting does.
+    const read = this.records.get(sid)
+    return script(() => { if (read !== undefined) this.records.set(sid, { ...read, expires: Date.parse(session.cookie.expires) }) }, callback)
+  }
+}
+
+t.test('express-session adapter: a write that failed or was answered late is checked for the marker when the answer comes', async (t) => {
+  const { ExpressStoreAdapter } = await import('../lib/stores/express.js')
+  const options = { plain: false, timeout: 50, endedFor: 60_000 }
+  /** A stored session, and two servers on the store: `here` writes it, `there` ends it. */
+  const setUp = async (store: ScriptedStore): Promise<{ here: InstanceType<typeof ExpressStoreAdapter>, there: InstanceType<typeof ExpressStoreAdapter> }> => {
+    const here = new ExpressStoreAdapter(store, options)
+    const there = new ExpressStoreAdapter(store, options)
+    t.same(await here.put('s', 'token-1', null, 60_000), { ok: true, version: 1 })
+    return { here, there }
+  }
+  const timedOut = /the store did not answer (set|touch) within 50 ms/
+
+  for (const write of ['put', 'touch', 'touch without touch()'] as const) {
+    await t.test(`${write}: carried out and answered after the timeout, once the session was ended elsewhere`, async (t) => {
+      const store = new ScriptedStore()
+      if (write === 'touch without touch()') store.touch = undefined as unknown as ScriptedStore['touch']
+      const { here, there } = await setUp(store)
+      let land: () => void = () => {}
+      store.nextWrite = (carryOut, answer) => { land = () => { carryOut(); answer() } }
+      const writing: Promise<unknown> = write === 'put' ? here.put('s', 'token-2', 1, 60_000) : here.touch('s', 60_000)
+      await t.rejects(writing, timedOut, 'the write counts as failed')
+      t.equal(await there.destroy('s'), true, 'ended on the other server')
+      t.notOk(store.records.has('s'), 'its record deleted')
+      land()
+      t.ok(store.records.has('s'), 'the late write landed: the record is back')
+      t.ok(await until(() => !store.records.has('s')), 'and its late answer had the record deleted again')
+      t.ok(store.records.has('ended.s'), 'the marker stays')
+    })
+  }
+
+  await t.test('answered with an error, after the write was carried out', async (t) => {
+    const store = new ScriptedStore()
+    const { here, there } = await setUp(store)
+    store.nextWrite = (carryOut, answer) => {
+      // Ended elsewhere between this write's read and the write itself.
+      void there.destroy('s').then(() => { carryOut(); answer(new Error('connection reset')) })
+    }
+    await t.rejects(here.put('s', 'token-2', 1, 60_000), /connection reset/)
+    t.ok(await until(() => !store.records.has('s')), 'the record is deleted again all the same')
+  })
+
+  await t.test('answered late with an error', async (t) => {
+    const store = new ScriptedStore()
+    const { here, there } = await setUp(store)
+    let land: () => void = () => {}
+    store.nextWrite = (carryOut, answer) => { land = () => { carryOut(); answer(new Error('connection reset')) } }
+    await t.rejects(here.put('s', 'token-2', 1, 60_000), timedOut)
+    await there.destroy('s')
+    land()
+    t.ok(await until(() => !store.records.has('s')), 'deleted again')
+  })
+
+  await t.test('a write that throws rather than answer', async (t) => {
+    const store = new ScriptedStore()
+    const { here } = await setUp(store)
+    // Marked as ended by another server, which has not deleted the record yet.
+    store.records.set('ended.s', { json: JSON.stringify({ cookie: {} }), expires: Date.now() + 60_000 })
+    store.nextWrite = (carryOut) => {
+      carryOut()
+      throw new Error('socket closed')
+    }
+    await t.rejects(here.touch('s', 60_000), /socket closed/)
+    t.ok(await until(() => !store.records.has('s')), 'checked, and deleted again')
+  })
+
+  await t.test('answered twice (callback and promise), late: checked once', async (t) => {
+    const store = new ScriptedStore()
+    const { here } = await setUp(store)
+    let land: () => void = () => {}
+    store.nextWrite = async (carryOut, answer) => {
+      await new Promise<void>((resolve) => { land = resolve })
+      carryOut()
+      answer()
+    }
+    await t.rejects(here.put('s', 'token-2', 1, 60_000), timedOut)
+    const before = store.markerReads
+    land()
+    t.ok(await until(() => store.markerReads > before), 'checked')
+    await tick()
+    t.equal(store.markerReads, before + 1, 'once')
+    t.ok(store.records.has('s'), 'a session nobody ended is left as written')
+  })
+
+  await t.test('a check that fails has nobody to tell: no unhandled rejection, no crash', async (t) => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+    const store = new ScriptedStore()
+    const { here } = await setUp(store)
+    let land: () => void = () => {}
+    store.nextWrite = (carryOut, answer) => { land = () => { carryOut(); answer() } }
+    await t.rejects(here.put('s', 'token-2', 1, 60_000), timedOut)
+    const get = store.get.bind(store)
+    let failed = 0
+    store.get = (sid, callback) => {
+      if (!sid.startsWith('ended.')) return get(sid, callback)
+      failed++
+      callback(new Error('down'))
+    }
+    land()
+    t.ok(await until(() => failed === 1), 'the check was made, and its read failed')
+    await tick()
+    t.same(unhandled, [], 'nothing unhandled')
+    t.ok(store.records.has('s'), 'the write stands: nothing else could be done')
+  })
+
+  await t.test('a new id, or one of the plugin\'s own records, written late: nothing to check', async (t) => {
+    const store = new ScriptedStore()
+    const here = new ExpressStoreAdapter(store, options)
+    t.same(await here.put('rev.user', 'generation-1', null, 60_000), { ok: true, version: 1 })
+    for (const [id, expected] of [['new', null], ['rev.user', 1]] as const) {
+      let land: () => void = () => {}
+      store.nextWrite = (carryOut, answer) => { land = () => { carryOut(); answer() } }
+      await t.rejects(here.put(id, 'token', expected, 60_000), timedOut)
+      const before = store.markerReads
+      land()
+      await tick()
+      t.equal(store.markerReads, before, `${id}: no marker read once answered`)
+      t.ok(store.records.has(id), `${id}: written`)
+    }
+  })
+})
+
 t.test('a failed save of one registration does not stop another\'s', async (t) => {
   for (const order of ['store first', 'store second'] as const) {
     const broken = new MemoryStore()

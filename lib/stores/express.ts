@@ -5,7 +5,8 @@
 // instant can lose one (the README says so; RedisStore has no such gap). A deletion must never
 // be undone by a write that read the record just before it, on any server, nor by a write the
 // store carries out after we gave up waiting for it: ending a session writes a marker first,
-// which every read honours, and a write to an existing session looks for it after writing.
+// which every read honours, and a write to an existing session looks for it once the store has
+// answered the write, in time, late or with an error.
 // Revocation keeps no list here either: a user's revocation record is one record among others.
 import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './store.js'
 
@@ -60,19 +61,38 @@ export class ExpressStoreAdapter implements SessionStore {
   /**
    * One call of the store, callback or promise style. It settles within the timeout whatever
    * the store does: a callback that never comes would otherwise hold up every later call
-   * queued behind it, for good.
+   * queued behind it, for good. `unconfirmed` runs once if the store answers a call that did not
+   * succeed in time (it failed, or answered after the timeout): a write may have been carried out
+   * all the same, and nobody waits for it any more.
    */
-  #call<T> (method: 'get' | 'set' | 'destroy' | 'touch', ...args: unknown[]): Promise<T> {
+  #call<T> (method: 'get' | 'set' | 'destroy' | 'touch', args: unknown[], unconfirmed?: () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`the store did not answer ${method} within ${this.#timeout} ms`)) }, this.#timeout)
+      let gaveUp = false
+      let answered = false
+      const timer = setTimeout(() => {
+        gaveUp = true
+        reject(new Error(`the store did not answer ${method} within ${this.#timeout} ms`))
+      }, this.#timeout)
       const settle = (error: unknown, value?: T): void => {
+        // The first answer counts: some stores give two (connect-redis calls the callback and
+        // resolves its promise).
+        if (answered) return
+        answered = true
         clearTimeout(timer)
         // A store that reports a missing record as ENOENT (session-file-store) means none, as
         // express-session reads it.
         if (method === 'get' && (error as { code?: unknown } | null)?.code === 'ENOENT') resolve(undefined as T)
         else error == null ? resolve(value as T) : reject(error)
+        if (unconfirmed !== undefined && (gaveUp || error != null)) unconfirmed()
       }
-      const result = (this.#store[method] as (...all: unknown[]) => unknown)(...args, settle)
+      let result: unknown
+      try {
+        result = (this.#store[method] as (...all: unknown[]) => unknown)(...args, settle)
+      } catch (error) {
+        // Thrown rather than answered: an answer all the same, as a write may have begun.
+        settle(error)
+        return
+      }
       if (typeof (result as Promise<T> | undefined)?.then === 'function') (result as Promise<T>).then((value) => { settle(null, value) }, settle)
     })
   }
@@ -88,7 +108,7 @@ export class ExpressStoreAdapter implements SessionStore {
 
   async get (id: string): Promise<StoredSession | undefined> {
     // Both at once: a session is loaded in one round-trip.
-    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', id), isOwnRecord(id) ? undefined : this.#call<unknown>('get', ENDED_PREFIX + id)])
+    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', [id]), isOwnRecord(id) ? undefined : this.#call<unknown>('get', [ENDED_PREFIX + id])])
     if (ended != null) return undefined
     if (record == null || typeof record.version !== 'number' || record.data === undefined) return undefined
     return { data: typeof record.data === 'string' ? record.data : JSON.stringify(record.data), version: record.version }
@@ -100,30 +120,42 @@ export class ExpressStoreAdapter implements SessionStore {
       if (expected === null ? current !== undefined : current?.version !== expected) return { ok: false, current }
       const version = (expected ?? 0) + 1
       const record: Record = { cookie: cookieOf(ttl), version, data: this.#plain ? JSON.parse(data) : data }
-      await this.#call('set', id, record)
-      // A new id was never ended; an existing one may have been, after it was read above.
-      if (expected !== null && !isOwnRecord(id) && await this.#undoIfEnded(id)) return { ok: false, current: undefined }
+      // A new id was never ended, nor is one of the plugin's own records; an existing session
+      // may have been, after it was read above: the marker is looked for once the store has
+      // answered the write, in time or not.
+      const existing = expected !== null && !isOwnRecord(id)
+      await this.#call('set', [id, record], existing ? () => { this.#checkLater(id) } : undefined)
+      if (existing && await this.#undoIfEnded(id)) return { ok: false, current: undefined }
       return { ok: true, version }
     })
   }
 
   /** After a write: if the session was ended meanwhile (here or on another server), ends it again. */
   async #undoIfEnded (id: string): Promise<boolean> {
-    if (await this.#call('get', ENDED_PREFIX + id) == null) return false
-    await this.#call('destroy', id)
+    if (await this.#call('get', [ENDED_PREFIX + id]) == null) return false
+    await this.#call('destroy', [id])
     return true
+  }
+
+  /**
+   * The same check, for a write that failed or that we stopped waiting for, once the store has
+   * answered it after all: the request has had its error, so nobody is left to tell of this
+   * check's own failure, and it is dropped.
+   */
+  #checkLater (id: string): void {
+    void this.#undoIfEnded(id).catch(() => {})
   }
 
   async touch (id: string, ttl: number): Promise<boolean> {
     if (typeof this.#store.touch === 'function') {
       // express-session's touch carries no data: the store only moves the record's expiry.
-      await this.#call('touch', id, { cookie: cookieOf(ttl) })
+      await this.#call('touch', [id, { cookie: cookieOf(ttl) }], () => { this.#checkLater(id) })
       return true
     }
     return await this.#queued(id, async () => {
-      const record = await this.#call<Record | null | undefined>('get', id)
+      const record = await this.#call<Record | null | undefined>('get', [id])
       if (record == null) return false
-      await this.#call('set', id, { ...record, cookie: cookieOf(ttl) })
+      await this.#call('set', [id, { ...record, cookie: cookieOf(ttl) }], () => { this.#checkLater(id) })
       return !await this.#undoIfEnded(id)
     })
   }
@@ -139,8 +171,8 @@ export class ExpressStoreAdapter implements SessionStore {
    */
   async #end (id: string): Promise<boolean> {
     const existed = await this.get(id) !== undefined
-    await this.#call('set', ENDED_PREFIX + id, { cookie: cookieOf(this.#endedFor) })
-    await this.#queued(id, async () => { await this.#call('destroy', id) })
+    await this.#call('set', [ENDED_PREFIX + id, { cookie: cookieOf(this.#endedFor) }])
+    await this.#queued(id, async () => { await this.#call('destroy', [id]) })
     return existed
   }
 }
