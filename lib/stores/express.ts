@@ -148,9 +148,11 @@ export class ExpressStoreAdapter implements SessionStore {
 
   async touch (id: string, ttl: number): Promise<boolean> {
     if (typeof this.#store.touch === 'function') {
-      // express-session's touch carries no data: the store only moves the record's expiry.
+      // express-session's touch carries no data: the store only moves the record's expiry. Some
+      // do it by reading the record and writing it back (session-file-store), which brings back
+      // a record deleted in between: a touch is checked for the marker as any write is.
       await this.#call('touch', [id, { cookie: cookieOf(ttl) }], () => { this.#checkLater(id) })
-      return true
+      return !await this.#undoIfEnded(id)
     }
     return await this.#queued(id, async () => {
       const record = await this.#call<Record | null | undefined>('get', [id])
