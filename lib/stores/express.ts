@@ -2,11 +2,14 @@
 // callbacks or promises, behind the SessionStore interface. Their interface has no atomic
 // "write if unchanged", so a write reads the record first: within one process writes to a
 // session are queued and merge exactly; across processes two writes that meet in the same
-// instant can lose one (the README says so; RedisStore has no such gap). A deletion must never
-// be undone by a write that read the record just before it, on any server, nor by a write the
+// instant can lose one (the README says so; RedisStore has no such gap). A deletion must not be
+// undone by a write that read the record just before it, on any server, nor by a write the
 // store carries out after we gave up waiting for it: ending a session writes a marker first,
-// which every read honours, and a write to an existing session looks for it once the store has
-// answered the write, in time, late or with an error.
+// then deletes the record, and every write to an existing session looks for the marker once the
+// store has answered the write (in time, late or with an error) and deletes the record again. A
+// load reads the record alone, one store call (issue 18): it sees such a write's record until
+// that check has deleted it, and the record of a write the store never answers until it expires
+// (the README states both).
 // Revocation keeps no list here either: a user's revocation record is one record among others.
 import type { ExpressStoreLike, PutResult, SessionStore, StoredSession } from './store.js'
 
@@ -27,7 +30,7 @@ interface Record {
 // index records `user.` of earlier releases are no longer read or written: each expires with
 // the longest-lived session it listed.)
 const ENDED_PREFIX = 'ended.'
-/** The plugin's own records (a user's revocation record) have a dot in their id: never ended, no marker to read. */
+/** The plugin's own records (a user's revocation record) have a dot in their id: never ended, no marker to look for. */
 const isOwnRecord = (id: string): boolean => id.includes('.')
 
 export interface ExpressStoreAdapterOptions {
@@ -106,10 +109,9 @@ export class ExpressStoreAdapter implements SessionStore {
     return next
   }
 
+  /** The record alone, not its marker: a load is one store call. */
   async get (id: string): Promise<StoredSession | undefined> {
-    // Both at once: a session is loaded in one round-trip.
-    const [record, ended] = await Promise.all([this.#call<Record | null | undefined>('get', [id]), isOwnRecord(id) ? undefined : this.#call<unknown>('get', [ENDED_PREFIX + id])])
-    if (ended != null) return undefined
+    const record = await this.#call<Record | null | undefined>('get', [id])
     if (record == null || typeof record.version !== 'number' || record.data === undefined) return undefined
     return { data: typeof record.data === 'string' ? record.data : JSON.stringify(record.data), version: record.version }
   }
@@ -167,12 +169,16 @@ export class ExpressStoreAdapter implements SessionStore {
   }
 
   /**
-   * Ends a session: marked as ended first, which every read honours from then on, at once and
-   * without waiting for writes queued on it; then the record is deleted, after those writes.
-   * Whether it was alive before.
+   * Ends a session: marked as ended first, which every write from then on finds once written,
+   * at once and without waiting for writes queued on it; then the record is deleted, after
+   * those writes. Whether it was alive before: its record there, and no marker. The marker is
+   * read here, unlike in a load: regenerate(keep) drops what it copied from a session that
+   * this says was not alive, which must hold from the moment another server marked it, before
+   * that server has deleted the record.
    */
   async #end (id: string): Promise<boolean> {
-    const existed = await this.get(id) !== undefined
+    const [record, ended] = await Promise.all([this.get(id), this.#call<unknown>('get', [ENDED_PREFIX + id])])
+    const existed = record !== undefined && ended == null
     await this.#call('set', [ENDED_PREFIX + id, { cookie: cookieOf(this.#endedFor) }])
     await this.#queued(id, async () => { await this.#call('destroy', [id]) })
     return existed
