@@ -141,11 +141,12 @@ export class ExpressStoreAdapter implements SessionStore {
 
   /**
    * The same check, for a write that failed or that we stopped waiting for, once the store has
-   * answered it after all: the request has had its error, so nobody is left to tell of this
-   * check's own failure, and it is dropped.
+   * answered it after all. The call has already failed to its caller, so nobody is left to tell
+   * of this check's own failure, and it is dropped. It starts once the store's callback has
+   * returned, not inside it.
    */
   #checkLater (id: string): void {
-    void this.#undoIfEnded(id).catch(() => {})
+    void Promise.resolve().then(async () => { await this.#undoIfEnded(id) }).catch(() => {})
   }
 
   async touch (id: string, ttl: number): Promise<boolean> {
