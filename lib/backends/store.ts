@@ -299,17 +299,27 @@ export class StoreBackend implements SessionBackend {
       this.#loaded.set(session, created)
       return await this.#issue(created.id, action.timestamp, stamped.stamp?.user)
     }
+    // The cookie's token is sealed while the record is written: neither waits for the other. It
+    // is handed out only if the session is kept.
+    const [kept, token] = await Promise.all([this.#keep(loaded, stamped, ttl, owner, action.fresh), this.#issue(loaded.id, action.timestamp, stamped.stamp?.user)])
+    return kept === true ? token : kept
+  }
+
+  /**
+   * Writes what changed, or renews the record's life: true when the session is kept; null when
+   * it ended (another request emptied it meanwhile); undefined when it is gone (deleted or
+   * revoked meanwhile: the cookie is left for the next request to find it gone).
+   */
+  async #keep (loaded: Loaded, stamped: Stamped, ttl: number, owner: string | undefined, fresh: boolean): Promise<true | null | undefined> {
     if (stamped.text !== loaded.text || loaded.stale) {
       const outcome = await this.#update(loaded, parseSessionJson(stamped.text) as SessionRecord, ttl, owner)
-      // Ended: another request emptied it meanwhile; gone: deleted or revoked meanwhile, and the
-      // cookie is left for the next request to find it gone.
       if (outcome !== 'kept') return outcome === 'ended' ? null : undefined
       if (!await this.#confirm(loaded, stamped, ttl)) return undefined
-    } else if (action.fresh) {
+    } else if (fresh) {
       // Renewal without a change: the record lives on, unwritten.
       if (!await this.#call('touch', async () => await this.#store.touch(loaded.id, ttl, owner))) return undefined
     }
-    return await this.#issue(loaded.id, action.timestamp, stamped.stamp?.user)
+    return true
   }
 
   /**
