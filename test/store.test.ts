@@ -693,6 +693,57 @@ t.test('a logged-in load asks for its record and its user\'s revocation record a
   t.equal((await app.inject({ url: '/read', cookies: jar.cookies })).statusCode, 503, 'both reads fail: one 503, and the unused failure is no unhandled rejection')
 })
 
+t.test('a revocation record read ahead of the session only confirms: revokeSessions\' except rewritten meanwhile stands', async (t) => {
+  for (const revokedBefore of [false, true]) {
+    const inner = new MemoryStore()
+    const events: string[] = []
+    let holdSession: Promise<void> | undefined
+    const store: SessionStore = {
+      async get (id) {
+        const what = id.startsWith('rev.') ? 'record' : 'session'
+        events.push(`${what} asked`)
+        // This one session read waits until the revoke below is done; the record read ahead does not.
+        if (what === 'session' && holdSession !== undefined) {
+          await holdSession
+          events.push('held session answered')
+        }
+        return await inner.get(id)
+      },
+      put: inner.put.bind(inner),
+      touch: inner.touch.bind(inner),
+      destroy: async (id, user) => { events.push('destroy'); return await inner.destroy(id, user) }
+    }
+    const { app } = await buildApp({ key: KEY, store }, (app) => {
+      routes(app)
+      app.get('/revoke-others', async (request) => {
+        await app.revokeSessions('ada', { except: request.session })
+        return {}
+      })
+    })
+    t.teardown(async () => { await app.close() })
+    if (revokedBefore) await app.revokeSessions('ada')
+    const jar = new Jar()
+    jar.take(await app.inject({ url: '/login/ada', cookies: jar.cookies }))
+    const other = new Jar()
+    other.take(await app.inject({ url: '/login/ada', cookies: other.cookies }))
+    await app.inject({ url: '/read', cookies: jar.cookies })
+    let release = (): void => {}
+    holdSession = new Promise((resolve) => { release = resolve })
+    events.length = 0
+    // Its session read is held; its user's record is read ahead at once, before the revoke.
+    const loading = app.inject({ url: '/read', cookies: jar.cookies })
+    while (!events.includes('record asked')) await new Promise((resolve) => setImmediate(resolve))
+    holdSession = undefined
+    t.equal((await app.inject({ url: '/revoke-others', cookies: jar.cookies })).statusCode, 200)
+    release()
+    t.same((await loading).json(), { isNew: false, data: { current_user: { id: 'ada' } } }, `${revokedBefore ? 'a user revoked before' : 'a first revoke'}: the load sees the kept session`)
+    t.notOk(events.includes('destroy'), 'and deletes nothing')
+    t.ok(events.lastIndexOf('record asked') > events.indexOf('held session answered'), 'the record read ahead disagreed with the session: it was read again, after the session')
+    t.same((await app.inject({ url: '/read', cookies: jar.cookies })).json().data, { current_user: { id: 'ada' } }, 'the kept session stands')
+    t.same((await app.inject({ url: '/read', cookies: other.cookies })).json(), { isNew: true, data: {} }, 'the other one is ended')
+  }
+})
+
 t.test('a store holds sessions of any size: past Fernet\'s default 64 KiB token bound and a cookie\'s 4 KB', async (t) => {
   const store = new MemoryStore()
   const { app } = await buildApp({ key: KEY, store }, (app) => {

@@ -71,6 +71,20 @@ export async function storeCall<T> (operation: string, timeout: number, run: () 
   }
 }
 
+/**
+ * Whether a session stands under its user's record: it carries the record's generation, or it
+ * carries none (made by Python, or by a release before generations) and its token is younger
+ * than the record.
+ */
+function sameGeneration (carried: unknown, timestamp: number, record: RevocationRecord): boolean {
+  return typeof carried === 'string' ? carried === record.generation : timestamp * 1000 > record.at
+}
+
+/** Whether a record says what the session carries: its generation, or no record for a session made under none. */
+function confirms (carried: unknown, timestamp: number, record: RevocationRecord | undefined): boolean {
+  return record === undefined ? typeof carried !== 'string' || carried === '' : sameGeneration(carried, timestamp, record)
+}
+
 function parseRecord (data: string): RevocationRecord {
   try {
     const { g, t } = JSON.parse(data) as { g: unknown, t: unknown }
@@ -158,12 +172,17 @@ export class Revocations {
     if (stripped) delete data[GENERATION_KEY]
     const user = this.userOf(data)
     if (user === undefined) return { stamp: undefined, stripped }
-    const record = prefetched?.user === user ? await prefetched.record : await this.#current(user)
+    const readAhead = prefetched?.user === user
+    let record = readAhead ? await prefetched.record : await this.#current(user)
+    // A record read ahead may be older than the session (a revoke's `except` rewrote the session
+    // under a new generation meanwhile): it can only confirm. Anything else is decided by a
+    // record read after the session, as without reading ahead.
+    if (readAhead && !confirms(carried, timestamp, record)) record = await this.#current(user)
     // No record: never revoked, or revoked so long ago (2 maxTtl) that every session made
     // before it has expired. Every generation a session can carry then stands; a login since
     // the last revoke carries that revoke's, and must not end when its record does.
     if (record === undefined) return { stamp: { user, generation: '' }, stripped }
-    if (typeof carried === 'string' ? carried !== record.generation : timestamp * 1000 <= record.at) return 'revoked'
+    if (!sameGeneration(carried, timestamp, record)) return 'revoked'
     return { stamp: { user, generation: record.generation }, stripped }
   }
 
