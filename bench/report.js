@@ -383,22 +383,25 @@ export function svgChart (results) {
       ` · ours ÷ iron-session, write: ${f(r('http write', 'ours ÷ iron'))} · ours untouched ÷ bare: ${f(r('http untouched ÷ bare', 'ours untouched ÷ bare'))}`
     parts.push(`<text x="20" y="${y + 12}" class="sub">${esc(line)}</text>`)
     y += 28
+    // The store variants on one redis-server and on the cluster: one panel each, every store route.
+    const storePanel = (variants, labels, title) => {
+      parts.push(legend(20, y + 8, variants, labels, `bare, no session: ${short(bare)}`))
+      parts.push(panel({
+        x: 20,
+        y: y + 16,
+        width: width - 40,
+        height: 260,
+        title,
+        yLabel: 'requests/s',
+        groups: STORE_ROUTES.map((route) => ({ label: ROUTE_LABELS[route], bars: variants.map((v) => ({ key: v, value: cell(v, route) })) })),
+        reference: { value: bare, label: 'bare' }
+      }))
+      return y + 16 + 266
+    }
     const stores = STORE_VARIANTS.filter((v) => !REDIS_CLUSTER_VARIANTS.includes(v) && http.cells.some((c) => c.variant === v))
     if (stores.length) {
       const storeLabels = { 'ours-memory': 'ours, MemoryStore', 'ours-redis': 'ours, RedisStore', 'ours-redis-io': 'ours, RedisStore on ioredis', 'ours-redis-plain': 'ours, RedisStore, encryptStore: false', 'session-redis': '@fastify/session + connect-redis' }
-      parts.push(legend(20, y + 8, stores, storeLabels, `bare, no session: ${short(bare)}`))
-      y += 16
-      parts.push(panel({
-        x: 20,
-        y,
-        width: width - 40,
-        height: 260,
-        title: 'Session in a store, an id in the cookie: HTTP requests/s (one session per connection; Redis on 127.0.0.1)',
-        yLabel: 'requests/s',
-        groups: STORE_ROUTES.map((route) => ({ label: ROUTE_LABELS[route], bars: stores.map((v) => ({ key: v, value: cell(v, route) })) })),
-        reference: { value: bare, label: 'bare' }
-      }))
-      y += 266
+      y = storePanel(stores, storeLabels, 'Session in a store, an id in the cookie: HTTP requests/s (one session per connection; Redis on 127.0.0.1)')
       const storeLines = ['ours-redis', 'ours-redis-io', 'ours-redis-plain', 'ours-memory'].filter((v) => stores.includes(v) && stores.includes('session-redis')).map((v) =>
         `${v} ÷ @fastify/session + connect-redis: ${STORE_ROUTES.map((route) => `${route} ${f(r(`http ${route}, store`, `${v} ÷ session-redis`))}`).join(', ')}`)
       storeLines.push(`untouched ÷ bare: ${stores.map((v) => `${v} ${f(r('http untouched ÷ bare', `${v} untouched ÷ bare`))}`).join(', ')}`)
@@ -407,19 +410,7 @@ export function svgChart (results) {
     const clustered = REDIS_CLUSTER_VARIANTS.filter((v) => http.cells.some((c) => c.variant === v))
     if (clustered.length) {
       const clusterLabels = { 'ours-redis-cluster': 'ours, RedisStore (node-redis cluster)', 'ours-redis-cluster-io': 'ours, RedisStore (ioredis Cluster)', 'session-redis-cluster': '@fastify/session + connect-redis' }
-      parts.push(legend(20, y + 8, clustered, clusterLabels, `bare, no session: ${short(bare)}`))
-      y += 16
-      parts.push(panel({
-        x: 20,
-        y,
-        width: width - 40,
-        height: 260,
-        title: 'Session in a store on a 3-master Redis Cluster: HTTP requests/s (one session per connection; the nodes on 127.0.0.1)',
-        yLabel: 'requests/s',
-        groups: STORE_ROUTES.map((route) => ({ label: ROUTE_LABELS[route], bars: clustered.map((v) => ({ key: v, value: cell(v, route) })) })),
-        reference: { value: bare, label: 'bare' }
-      }))
-      y += 266
+      y = storePanel(clustered, clusterLabels, 'Session in a store on a 3-master Redis Cluster: HTTP requests/s (one session per connection; the nodes on 127.0.0.1)')
       const clusterLines = ['ours-redis-cluster', 'ours-redis-cluster-io'].filter((v) => clustered.includes(v) && clustered.includes('session-redis-cluster')).map((v) =>
         `${v} ÷ @fastify/session + connect-redis, both on the cluster: ${STORE_ROUTES.map((route) => `${route} ${f(r(`http ${route}, cluster`, `${v} ÷ session-redis-cluster`))}`).join(', ')}`)
       y = subLines(parts, y, clusterLines)
